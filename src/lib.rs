@@ -1,0 +1,2 @@
+//! fibrosim: skin remodelling after microneedling.
+pub mod sim;
