@@ -1,1 +1,3 @@
-//! The model.
+//! The model of MODEL.md: tissue, treatment, fields, matrix and fibroblast agents.
+pub mod diffusion;
+pub mod smoothing;
