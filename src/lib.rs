@@ -1,2 +1,5 @@
 //! fibrosim: skin remodelling after microneedling.
+pub mod fsutil;
+pub mod observe;
+pub mod plot;
 pub mod sim;

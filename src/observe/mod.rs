@@ -1,0 +1,2 @@
+//! Observers: what a run records, and how it is stored.
+pub mod record;
