@@ -2,5 +2,6 @@
 pub mod fsutil;
 pub mod observe;
 pub mod plot;
+pub mod run;
 pub mod scenario;
 pub mod sim;

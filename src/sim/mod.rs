@@ -1,3 +1,571 @@
-//! The model of MODEL.md: tissue, treatment, fields, matrix and fibroblast agents.
+//! The model of `docs/model.md`: tissue, treatment, fields, matrix and fibroblast agents, and
+//! [`Simulation::step`], which runs the phases of one step in the documented order:
+//!
+//! 1. sessions due now → channels, injury, bleeding;
+//! 2. relative cell density ρ from positions at t_n;
+//! 3. fields: sources from t_n, implicit solves → t_{n+1}; N, M, W exactly;
+//! 4. agents (parallel) read fields at t_{n+1} and ρ, and return moves, events and deposits;
+//! 5. deaths, births (ids in parent order) and deposits applied in id order; matrix update;
+//! 6. epidermis.
+//!
+//! When the tissue is quiet (no activated cell or myofibroblast, inflammation below 1e−3 of its
+//! session peak, signal H below H0/10 everywhere, fibrin below 0.01) the step grows up to
+//! `max_dt_h`: diffusing fields are zeroed and skipped, quiescent cells take the diffusive limit
+//! of their walk, and the matrix is integrated exactly.
+
 pub mod diffusion;
+pub mod fibroblasts;
+pub mod fields;
+pub mod matrix;
+pub mod params;
+pub mod rng;
 pub mod smoothing;
+pub mod tissue;
+pub mod treatment;
+
+use crate::scenario::Scenario;
+use fibroblasts::{AgentInputs, CellState, Fate, Fibroblasts, Outcome};
+use fields::Fields;
+use matrix::Matrix;
+use params::Params;
+use smoothing::{GaussianSmoother, SmoothScratch};
+use tissue::{Geometry, Layer};
+use treatment::Channel;
+
+/// Which arm of a comparison a simulation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arm {
+    /// With the scenario's sessions.
+    Treated,
+    /// Same seed, no sessions.
+    Control,
+}
+
+impl Arm {
+    /// Name used in output files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arm::Treated => crate::observe::record::ARM_TREATED,
+            Arm::Control => crate::observe::record::ARM_CONTROL,
+        }
+    }
+}
+
+/// Counters of the work done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct WorkStats {
+    /// Steps at the active dt.
+    pub active_steps: u64,
+    /// Fast-forward steps.
+    pub quiet_steps: u64,
+    /// Agent updates (cells × steps).
+    pub agent_steps: u64,
+    /// Voxel-field updates by the diffusion solver (voxels × fields solved × steps).
+    pub voxel_field_updates: u64,
+    /// Wall seconds per phase: sessions, density, fields, agents, apply + matrix, epidermis
+    /// (reported in manifests and benchmarks only, never in compared outputs).
+    pub phase_seconds: [f64; 6],
+}
+
+/// One simulated tissue block.
+pub struct Simulation {
+    /// Grid and layers.
+    pub geom: Geometry,
+    /// Parameters, internal units.
+    pub par: Params,
+    /// Scenario (resolved).
+    pub scenario: Scenario,
+    /// Treated or control.
+    pub arm: Arm,
+    /// Fields.
+    pub fields: Fields,
+    /// Matrix pools.
+    pub matrix: Matrix,
+    /// Fibroblasts.
+    pub cells: Fibroblasts,
+    /// Epidermal thickness per column, µm.
+    pub epidermis: Vec<f64>,
+    /// Every channel made so far.
+    pub channels: Vec<Channel>,
+    /// Realised density of each session so far, per cm².
+    pub session_density: Vec<f64>,
+    /// Session ticks (empty for the control).
+    pub session_ticks: Vec<u64>,
+    /// Index of the next session.
+    pub next_session: usize,
+    /// Current tick (t = tick × dt).
+    pub tick: u64,
+    /// Length of the last step, h.
+    pub last_dt: f64,
+    /// Whether the last step was a quiet fast-forward.
+    pub last_quiet: bool,
+    /// Work counters.
+    pub work: WorkStats,
+    /// ρ numerator (G ∗ cell count) from the last step.
+    pub rho_num: Vec<f32>,
+    /// ρ denominator per voxel layer.
+    pub rho_den: Vec<f64>,
+    rho_self: Vec<f64>,
+    smoother: GaussianSmoother,
+    smooth_scratch: SmoothScratch,
+    counts: Vec<f32>,
+    act: Vec<f32>,
+    outcomes: Vec<Outcome>,
+    /// Neo collagen deposited in the last step (I, III), µg.
+    pub last_deposit_ug: [f64; 2],
+    inflammation_peak: [f64; 3],
+}
+
+impl Simulation {
+    /// Builds the initial state of one arm of a validated scenario.
+    pub fn new(scenario: &Scenario, arm: Arm) -> Self {
+        let geom = Geometry::new(scenario);
+        let par = Params::new(scenario, geom.age_factor);
+        let seed = scenario.seed;
+        let cells = Fibroblasts::seeded(&geom, seed);
+        let fields = Fields::new(&geom, &par);
+        let matrix = Matrix::baseline(&geom);
+        let smoother = GaussianSmoother::new(
+            geom.nx,
+            geom.ny,
+            geom.nz,
+            geom.h,
+            par.sigma_xy,
+            par.sigma_z,
+            geom.z_pap,
+        );
+        let mut smooth_scratch = smoother.scratch();
+        let (rho_den, rho_self) =
+            density_normalisation(&geom, &smoother, &mut smooth_scratch, par.sigma_z);
+        let session_ticks = match arm {
+            Arm::Treated => scenario
+                .schedule
+                .days
+                .iter()
+                .map(|d| (d * 24.0 / par.dt).round() as u64)
+                .collect(),
+            Arm::Control => Vec::new(),
+        };
+        let n = geom.voxels();
+        let ncol = geom.plane();
+        Simulation {
+            epidermis: vec![geom.epidermis_nominal_um; ncol],
+            geom,
+            par,
+            scenario: scenario.clone(),
+            arm,
+            fields,
+            matrix,
+            cells,
+            channels: Vec::new(),
+            session_density: Vec::new(),
+            session_ticks,
+            next_session: 0,
+            tick: 0,
+            last_dt: 0.0,
+            last_quiet: false,
+            work: WorkStats::default(),
+            rho_num: vec![0.0; n],
+            rho_den,
+            rho_self,
+            smoother,
+            smooth_scratch,
+            counts: vec![0.0; n],
+            act: vec![0.0; n],
+            outcomes: Vec::new(),
+            last_deposit_ug: [0.0; 2],
+            inflammation_peak: [0.0; 3],
+        }
+    }
+
+    /// Current time, h.
+    pub fn time_h(&self) -> f64 {
+        self.tick as f64 * self.par.dt
+    }
+
+    /// Current time, days.
+    pub fn day(&self) -> f64 {
+        self.time_h() / 24.0
+    }
+
+    /// Tick of a day.
+    pub fn tick_of_day(&self, day: f64) -> u64 {
+        (day * 24.0 / self.par.dt).round() as u64
+    }
+
+    /// Relative density ρ at voxel `i` (from the last computed counts).
+    pub fn rho(&self, i: usize) -> f64 {
+        self.rho_num[i] as f64 / self.rho_den[i / self.geom.plane()]
+    }
+
+    /// Advances until `tick == target`, never stepping past it or past a session.
+    pub fn advance_to(&mut self, target: u64) {
+        while self.tick < target {
+            self.step(target);
+        }
+    }
+
+    /// One step (active or quiet), not past `limit`.
+    pub fn step(&mut self, limit: u64) {
+        let mut clock = std::time::Instant::now();
+        let mut lap = |k: usize, work: &mut WorkStats| {
+            let now = std::time::Instant::now();
+            work.phase_seconds[k] += (now - clock).as_secs_f64();
+            clock = now;
+        };
+        // 1. Sessions due now.
+        if self.next_session < self.session_ticks.len()
+            && self.session_ticks[self.next_session] <= self.tick
+        {
+            self.apply_session(self.next_session);
+            self.next_session += 1;
+        }
+        lap(0, &mut self.work);
+        // 2. ρ from positions at t_n.
+        self.compute_density();
+        lap(1, &mut self.work);
+        let quiet = self.scenario.numerics.fast_forward && self.is_quiet();
+        let mut ticks = 1u64;
+        if quiet {
+            let max_ticks = ((self.scenario.numerics.max_dt_h / self.par.dt).floor() as u64).max(1);
+            let next_s = self
+                .session_ticks
+                .get(self.next_session)
+                .copied()
+                .unwrap_or(u64::MAX);
+            ticks = max_ticks.min(limit - self.tick).min(next_s.saturating_sub(self.tick)).max(1);
+        }
+        let dt = ticks as f64 * self.par.dt;
+        // 3. Fields.
+        if quiet {
+            self.fields.quiet_step(&self.par, dt);
+        } else {
+            let act = self.activated_density();
+            self.fields
+                .step(&self.geom, &self.par, act.then_some(&self.act[..]));
+            self.work.voxel_field_updates += 4 * self.geom.voxels() as u64;
+        }
+        lap(2, &mut self.work);
+        // 4. Agents.
+        {
+            let inp = AgentInputs {
+                geom: &self.geom,
+                par: &self.par,
+                pdgf: &self.fields.p,
+                tgfb: &self.fields.t,
+                rho_num: &self.rho_num,
+                rho_den: &self.rho_den,
+                rho_self: &self.rho_self,
+                fibrin: &self.matrix.fibrin,
+                collagen: &self.matrix.total,
+                seed: self.scenario.seed,
+                tick: self.tick,
+                dt,
+                quiet,
+            };
+            self.cells.step(&inp, &mut self.outcomes);
+        }
+        self.work.agent_steps += self.cells.len() as u64;
+        lap(3, &mut self.work);
+        // 5. Apply outcomes, deposits, matrix.
+        self.apply_outcomes();
+        self.matrix.update(
+            &self.geom,
+            &self.par,
+            &self.fields.c,
+            &self.rho_num,
+            &self.rho_den,
+            dt,
+        );
+        lap(4, &mut self.work);
+        // 6. Epidermis.
+        self.update_epidermis(dt);
+        lap(5, &mut self.work);
+        self.tick += ticks;
+        self.last_dt = dt;
+        self.last_quiet = quiet;
+        if quiet {
+            self.work.quiet_steps += 1;
+        } else {
+            self.work.active_steps += 1;
+        }
+    }
+
+    fn compute_density(&mut self) {
+        self.counts.iter_mut().for_each(|c| *c = 0.0);
+        for p in &self.cells.pos {
+            let i = self.geom.voxel_of(*p);
+            self.counts[i] += 1.0;
+        }
+        self.smoother
+            .smooth(&self.counts, &mut self.rho_num, &mut self.smooth_scratch);
+    }
+
+    /// Fills `act` with the relative activated density; false when no cell is activated.
+    fn activated_density(&mut self) -> bool {
+        let [_, a, m] = self.cells.counts();
+        if a + m == 0 {
+            return false;
+        }
+        self.act.iter_mut().for_each(|v| *v = 0.0);
+        let plane = self.geom.plane();
+        for (p, s) in self.cells.pos.iter().zip(&self.cells.state) {
+            if *s != CellState::Quiescent {
+                let i = self.geom.voxel_of(*p);
+                let layer = self.geom.layer_of_z(i / plane);
+                self.act[i] += (1.0 / self.geom.baseline(layer).cells_per_voxel) as f32;
+            }
+        }
+        true
+    }
+
+    /// The quiet criterion of the fast-forward.
+    pub fn is_quiet(&self) -> bool {
+        let [_, a, m] = self.cells.counts();
+        if a + m > 0 {
+            return false;
+        }
+        let f = &self.fields;
+        let below = |v: &[f32], peak: f64| {
+            let mx = v.iter().fold(0.0f32, |a, &b| a.max(b)) as f64;
+            mx == 0.0 || mx < 1e-3 * peak
+        };
+        let [pw, pn, pm] = self.inflammation_peak;
+        if !(below(&f.w, pw) && below(&f.n, pn) && below(&f.m, pm)) {
+            return false;
+        }
+        if f.plt.iter().any(|&b| b > 1e-3) {
+            return false;
+        }
+        let pmax = f.p.iter().fold(0.0f32, |a, &b| a.max(b)) as f64;
+        let tmax = f.t.iter().fold(0.0f32, |a, &b| a.max(b)) as f64;
+        let h = 0.5 * (pmax / (pmax + self.par.k_sp) + tmax / (tmax + self.par.k_st));
+        if h >= self.par.h0 / 10.0 {
+            return false;
+        }
+        !self.matrix.fibrin.iter().any(|&v| v >= 0.01)
+    }
+
+    fn apply_session(&mut self, k: usize) {
+        let dev = self.scenario.device_for_session(k).clone();
+        let session = k as u32 + 1;
+        let chans = treatment::place_channels(
+            &dev,
+            &self.geom,
+            self.scenario.seed,
+            session,
+            self.time_h(),
+            self.scenario.tissue.epidermis_um,
+        );
+        let inj = treatment::injury(&chans, &self.geom, &dev);
+        let plane = self.geom.plane();
+        let z_pap = self.geom.z_pap;
+        let m = &mut self.matrix;
+        let f = &mut self.fields;
+        let mut wmax = 0.0f64;
+        for v in &inj {
+            if v.idx / plane < z_pap {
+                continue;
+            }
+            let keep = 1.0 - dev.fragmentation * v.phi;
+            let i = v.idx;
+            m.col1[i] *= keep;
+            m.col3[i] *= keep;
+            m.el[i] *= keep;
+            m.n1[i] *= keep;
+            m.n3[i] *= keep;
+            m.ne[i] *= keep;
+            m.total[i] = m.collagen(i);
+            let w = (f.w[i] as f64).max(v.damage).min(1.0);
+            f.w[i] = w as f32;
+            wmax = wmax.max(w);
+            if v.phi_bleed > 0.0 {
+                m.fibrin[i] = m.fibrin[i].max(v.phi_bleed);
+                f.plt[i] += v.phi_bleed as f32;
+            }
+        }
+        // Cells inside a cone are killed.
+        let (lx, ly) = (self.geom.lx(), self.geom.ly());
+        let keep: Vec<bool> = self
+            .cells
+            .pos
+            .iter()
+            .map(|p| !chans.iter().any(|c| c.distance(*p, lx, ly) <= 0.0))
+            .collect();
+        retain_cells(&mut self.cells, &keep);
+        // Expected inflammation peaks for W = wmax (single-voxel solution), for the quiet test.
+        let par = &self.par;
+        let tn = (par.delta_n / par.k_w).ln() / (par.delta_n - par.k_w);
+        let npk = par.a_n / (par.delta_n - par.k_w)
+            * ((-par.k_w * tn).exp() - (-par.delta_n * tn).exp())
+            * wmax;
+        self.inflammation_peak = [wmax, npk, npk * par.a_m / par.delta_m * 0.6];
+        self.session_density
+            .push(treatment::density_per_cm2(&chans, &self.geom));
+        self.channels.extend(chans);
+        self.fields.wake();
+    }
+
+    fn apply_outcomes(&mut self) {
+        let c = &mut self.cells;
+        let n = c.len();
+        let mut keep = Vec::with_capacity(n);
+        let mut daughters = Vec::new();
+        let mut dep = [0.0f64; 2];
+        let vox = self.geom.voxel_mm3();
+        for i in 0..n {
+            let o = &self.outcomes[i];
+            let d = &o.deposit;
+            if d.col1 > 0.0 || d.col3 > 0.0 || d.el > 0.0 {
+                for k in 0..8 {
+                    let j = d.idx[k] as usize;
+                    let w = d.w[k];
+                    let slot = &mut self.matrix.dep[j];
+                    slot[0] += w * d.col1;
+                    slot[1] += w * d.col3;
+                    slot[2] += w * d.el;
+                }
+                dep[0] += d.col1 * vox;
+                dep[1] += d.col3 * vox;
+            }
+            c.pos[i] = o.pos;
+            c.dir[i] = o.dir;
+            c.state[i] = o.state;
+            c.tau[i] = o.tau;
+            c.tau_q[i] = o.tau_q;
+            c.home[i] = o.home;
+            match o.fate {
+                Fate::Live => keep.push(true),
+                Fate::Die => keep.push(false),
+                Fate::Divide(p, u) => {
+                    keep.push(true);
+                    daughters.push((i, p, u));
+                }
+            }
+        }
+        self.last_deposit_ug = dep;
+        // Daughters, in parent order, inherit state, τ, τ_q and home layer.
+        for (i, p, u) in daughters {
+            let (s, t, tq, h) = (c.state[i], c.tau[i], c.tau_q[i], c.home[i]);
+            c.push(p, u, h);
+            let j = c.len() - 1;
+            c.state[j] = s;
+            c.tau[j] = t;
+            c.tau_q[j] = tq;
+            keep.push(true);
+        }
+        retain_cells(c, &keep);
+    }
+
+    fn update_epidermis(&mut self, dt: f64) {
+        let g = &self.geom;
+        let plane = g.plane();
+        let base = g.papillary.col1 + g.papillary.col3;
+        let layers = (g.z_ret - g.z_pap) as f64;
+        let decay = (-dt / self.par.tau_e).exp();
+        let target0 = g.epidermis_nominal_um;
+        let gain = self.par.g_e;
+        let m = &self.matrix;
+        for (col, e) in self.epidermis.iter_mut().enumerate() {
+            let mut neo = 0.0;
+            for z in g.z_pap..g.z_ret {
+                let i = z * plane + col;
+                neo += m.n1[i] + m.n3[i];
+            }
+            let ghat = if layers > 0.0 && base > 0.0 {
+                (neo / (base * layers)).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let target = target0 * (1.0 + gain * ghat);
+            *e = target + (*e - target) * decay;
+        }
+    }
+
+    /// Fraction of the surface covered by channels whose barrier is still open.
+    pub fn open_channel_fraction(&self) -> f64 {
+        let t = self.time_h();
+        let area = self.geom.lx() * self.geom.ly();
+        let open: f64 = self
+            .channels
+            .iter()
+            .filter(|c| c.t_h <= t)
+            .map(|c| {
+                std::f64::consts::PI * c.r0 * c.r0 * (-(t - c.t_h) / self.par.tau_barrier).exp()
+            })
+            .sum();
+        (open / area).min(1.0)
+    }
+
+    /// Home layer of a position (for tests and summaries).
+    pub fn layer_at(&self, z_um: f64) -> Layer {
+        self.geom.layer_at(z_um)
+    }
+}
+
+/// Keeps the cells whose flag is true, preserving order.
+fn retain_cells(c: &mut Fibroblasts, keep: &[bool]) {
+    if keep.iter().all(|&k| k) {
+        return;
+    }
+    macro_rules! filt {
+        ($v:expr) => {{
+            let mut k = keep.iter();
+            $v.retain(|_| *k.next().unwrap());
+        }};
+    }
+    filt!(c.id);
+    filt!(c.pos);
+    filt!(c.dir);
+    filt!(c.state);
+    filt!(c.tau);
+    filt!(c.tau_q);
+    filt!(c.home);
+}
+
+/// Denominator of ρ per voxel layer (G ∗ n_base V, laterally uniform) and the self-contribution
+/// of one cell at its own voxel per layer (found by smoothing impulses spaced further apart in z
+/// than the kernel reaches).
+fn density_normalisation(
+    g: &Geometry,
+    sm: &GaussianSmoother,
+    scratch: &mut SmoothScratch,
+    sigma_z: f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let n = g.voxels();
+    let plane = g.plane();
+    let mut input = vec![0.0f32; n];
+    let mut out = vec![0.0f32; n];
+    for z in g.z_pap..g.nz {
+        let b = g.baseline(g.layer_of_z(z)).cells_per_voxel as f32;
+        input[z * plane..(z + 1) * plane].iter_mut().for_each(|v| *v = b);
+    }
+    sm.smooth(&input, &mut out, scratch);
+    let den: Vec<f64> = (0..g.nz)
+        .map(|z| {
+            if z < g.z_pap {
+                1.0
+            } else {
+                out[z * plane] as f64
+            }
+        })
+        .collect();
+    let mut selfw = vec![0.0f64; g.nz];
+    let reach = (3.0 * sigma_z / g.h).ceil() as usize + 1;
+    let period = 2 * reach + 1;
+    for r in 0..period {
+        input.iter_mut().for_each(|v| *v = 0.0);
+        let zs: Vec<usize> = (g.z_pap..g.nz).filter(|z| (z - g.z_pap) % period == r).collect();
+        if zs.is_empty() {
+            continue;
+        }
+        for &z in &zs {
+            input[z * plane] = 1.0;
+        }
+        sm.smooth(&input, &mut out, scratch);
+        for &z in &zs {
+            selfw[z] = out[z * plane] as f64 / den[z];
+        }
+    }
+    (den, selfw)
+}

@@ -1,0 +1,282 @@
+//! Sampling a running simulation into records: per-layer and per-band means, whole-block
+//! series, depth profiles and cross-sections. Reads the simulation, never changes it.
+
+use crate::observe::record::{GlobalRow, ProfileRow, RegionRow, SectionRow};
+use crate::sim::Simulation;
+use crate::sim::fibroblasts::CellState;
+use crate::sim::tissue::Layer;
+use rayon::prelude::*;
+
+/// Depth band thickness, voxel layers (60 µm at the default 20 µm voxels).
+pub const BAND_LAYERS: usize = 3;
+
+const COL1: usize = 0;
+const COL3: usize = 1;
+const N1: usize = 2;
+const N3: usize = 3;
+const EL: usize = 4;
+const NE: usize = 5;
+const FIB: usize = 6;
+const NEU: usize = 7;
+const MAC: usize = 8;
+const PDGF: usize = 9;
+const TGFB: usize = 10;
+const PROT: usize = 11;
+const DMG: usize = 12;
+const NSUM: usize = 13;
+
+/// Sums over one z-plane, in a fixed order.
+#[derive(Debug, Clone, Copy)]
+struct PlaneSums {
+    s: [f64; NSUM],
+    pmax: f64,
+    tmax: f64,
+    cells: [u64; 3],
+}
+
+fn plane_sums(sim: &Simulation) -> Vec<PlaneSums> {
+    let g = &sim.geom;
+    let plane = g.plane();
+    let m = &sim.matrix;
+    let f = &sim.fields;
+    let mut out: Vec<PlaneSums> = (0..g.nz)
+        .into_par_iter()
+        .map(|z| {
+            let mut s = [0.0f64; NSUM];
+            let (mut pmax, mut tmax) = (0.0f64, 0.0f64);
+            for i in z * plane..(z + 1) * plane {
+                s[COL1] += m.col1[i];
+                s[COL3] += m.col3[i];
+                s[N1] += m.n1[i];
+                s[N3] += m.n3[i];
+                s[EL] += m.el[i];
+                s[NE] += m.ne[i];
+                s[FIB] += m.fibrin[i];
+                s[NEU] += f.n[i] as f64;
+                s[MAC] += f.m[i] as f64;
+                s[PDGF] += f.p[i] as f64;
+                s[TGFB] += f.t[i] as f64;
+                s[PROT] += f.c[i] as f64;
+                s[DMG] += f.w[i] as f64;
+                pmax = pmax.max(f.p[i] as f64);
+                tmax = tmax.max(f.t[i] as f64);
+            }
+            PlaneSums {
+                s,
+                pmax,
+                tmax,
+                cells: [0; 3],
+            }
+        })
+        .collect();
+    for (p, st) in sim.cells.pos.iter().zip(&sim.cells.state) {
+        let z = ((p[2] / g.h) as usize).min(g.nz - 1);
+        out[z].cells[*st as usize] += 1;
+    }
+    out
+}
+
+fn region_row(
+    sim: &Simulation,
+    sums: &[PlaneSums],
+    region: &str,
+    z0: usize,
+    z1: usize,
+) -> Option<RegionRow> {
+    let g = &sim.geom;
+    let (d0, d1) = (z0.max(g.z_pap), z1.min(g.nz));
+    if d1 <= d0 {
+        return None;
+    }
+    let mut s = [0.0f64; NSUM];
+    let mut cells = [0u64; 3];
+    let mut base_cells = 0.0;
+    for (z, ps) in sums.iter().enumerate().take(d1).skip(d0) {
+        for k in 0..NSUM {
+            s[k] += ps.s[k];
+        }
+        for k in 0..3 {
+            cells[k] += ps.cells[k];
+        }
+        base_cells += g.baseline(g.layer_of_z(z)).cells_per_voxel * g.plane() as f64;
+    }
+    let nvox = ((d1 - d0) * g.plane()) as f64;
+    let mean = |k: usize| s[k] / nvox;
+    let total_cells = (cells[0] + cells[1] + cells[2]) as f64;
+    Some(RegionRow {
+        arm: sim.arm.name().into(),
+        day: sim.day(),
+        region: region.into(),
+        z_top_um: z0 as f64 * g.h,
+        z_bottom_um: z1 as f64 * g.h,
+        col1_native_ug_per_mm3: mean(COL1),
+        col3_native_ug_per_mm3: mean(COL3),
+        col1_neo_ug_per_mm3: mean(N1),
+        col3_neo_ug_per_mm3: mean(N3),
+        collagen_total_ug_per_mm3: mean(COL1) + mean(COL3) + mean(N1) + mean(N3),
+        elastin_native_ug_per_mm3: mean(EL),
+        elastin_neo_ug_per_mm3: mean(NE),
+        fibrin_rel: mean(FIB),
+        quiescent_cells: cells[0],
+        activated_cells: cells[1],
+        myofibroblasts: cells[2],
+        cells_per_mm3: total_cells / (nvox * g.voxel_mm3()),
+        cell_density_rel: total_cells / base_cells,
+        neutrophils_rel: mean(NEU),
+        macrophages_rel: mean(MAC),
+        pdgf_ng_per_ml: mean(PDGF),
+        tgfb_ng_per_ml: mean(TGFB),
+        protease_ng_per_ml: mean(PROT),
+        damage_rel: mean(DMG),
+    })
+}
+
+/// Per-layer, whole-dermis and per-band rows at the current time.
+pub fn regions(sim: &Simulation) -> Vec<RegionRow> {
+    let g = &sim.geom;
+    let sums = plane_sums(sim);
+    let mut rows = Vec::new();
+    for (name, z0, z1) in [
+        ("papillary", g.z_pap, g.z_ret),
+        ("reticular", g.z_ret, g.nz),
+        ("dermis", g.z_pap, g.nz),
+    ] {
+        rows.extend(region_row(sim, &sums, name, z0, z1));
+    }
+    let mut z = 0;
+    while z < g.nz {
+        let z1 = (z + BAND_LAYERS).min(g.nz);
+        rows.extend(region_row(sim, &sums, "band", z, z1));
+        z = z1;
+    }
+    rows
+}
+
+/// Whole-block row at the current time.
+pub fn global(sim: &Simulation) -> GlobalRow {
+    let g = &sim.geom;
+    let sums = plane_sums(sim);
+    let mut s = [0.0f64; NSUM];
+    let (mut pmax, mut tmax) = (0.0f64, 0.0f64);
+    let mut npap = 0.0;
+    for (z, ps) in sums.iter().enumerate().skip(g.z_pap) {
+        for k in 0..NSUM {
+            s[k] += ps.s[k];
+        }
+        pmax = pmax.max(ps.pmax);
+        tmax = tmax.max(ps.tmax);
+        if z < g.z_ret {
+            npap += ps.s[NEU];
+        }
+    }
+    let nvox = ((g.nz - g.z_pap) * g.plane()) as f64;
+    let npap_vox = ((g.z_ret - g.z_pap) * g.plane()) as f64;
+    let [q, a, m] = sim.cells.counts();
+    let area = g.area_mm2();
+    let per_day = if sim.last_dt > 0.0 {
+        24.0 / sim.last_dt
+    } else {
+        0.0
+    };
+    GlobalRow {
+        arm: sim.arm.name().into(),
+        day: sim.day(),
+        dt_h: sim.last_dt,
+        quiescent_cells: q,
+        activated_cells: a,
+        myofibroblasts: m,
+        neutrophils_rel: s[NEU] / nvox,
+        neutrophils_papillary_rel: if npap_vox > 0.0 { npap / npap_vox } else { 0.0 },
+        macrophages_rel: s[MAC] / nvox,
+        pdgf_ng_per_ml: s[PDGF] / nvox,
+        tgfb_ng_per_ml: s[TGFB] / nvox,
+        protease_ng_per_ml: s[PROT] / nvox,
+        pdgf_max_ng_per_ml: pmax,
+        tgfb_max_ng_per_ml: tmax,
+        damage_rel: s[DMG] / nvox,
+        fibrin_rel: s[FIB] / nvox,
+        neo_col3_deposition_ug_per_mm2_day: sim.last_deposit_ug[1] / area * per_day,
+        neo_col1_deposition_ug_per_mm2_day: sim.last_deposit_ug[0] / area * per_day,
+        epidermis_um: sim.epidermis.iter().sum::<f64>() / sim.epidermis.len() as f64,
+        open_channel_area_fraction: sim.open_channel_fraction(),
+    }
+}
+
+/// Depth profile (one row per dermal voxel layer) at the current time.
+pub fn profile(sim: &Simulation) -> Vec<ProfileRow> {
+    let g = &sim.geom;
+    let sums = plane_sums(sim);
+    let np = g.plane() as f64;
+    (g.z_pap..g.nz)
+        .map(|z| {
+            let s = &sums[z].s;
+            let cells: u64 = sums[z].cells.iter().sum();
+            let layer = g.layer_of_z(z);
+            let base = g.baseline(layer).cells_per_voxel * np;
+            ProfileRow {
+                arm: sim.arm.name().into(),
+                day: sim.day(),
+                z_top_um: z as f64 * g.h,
+                z_bottom_um: (z + 1) as f64 * g.h,
+                layer: if layer == Layer::Reticular {
+                    "reticular".into()
+                } else {
+                    "papillary".into()
+                },
+                col1_native_ug_per_mm3: s[COL1] / np,
+                col3_native_ug_per_mm3: s[COL3] / np,
+                col1_neo_ug_per_mm3: s[N1] / np,
+                col3_neo_ug_per_mm3: s[N3] / np,
+                collagen_total_ug_per_mm3: (s[COL1] + s[COL3] + s[N1] + s[N3]) / np,
+                elastin_total_ug_per_mm3: (s[EL] + s[NE]) / np,
+                cell_density_rel: cells as f64 / base,
+            }
+        })
+        .collect()
+}
+
+/// x–z cross-section through `y_um` at the current time.
+pub fn section(sim: &Simulation, y_um: f64) -> Vec<SectionRow> {
+    let g = &sim.geom;
+    let y = ((y_um / g.h) as usize).min(g.ny - 1);
+    let m = &sim.matrix;
+    let mut rows = Vec::with_capacity(g.nx * g.nz);
+    for z in 0..g.nz {
+        for x in 0..g.nx {
+            let i = g.idx(x, y, z);
+            let rho = if z >= g.z_pap { sim.rho(i) } else { 0.0 };
+            rows.push(SectionRow {
+                day: sim.day(),
+                y_um: (y as f64 + 0.5) * g.h,
+                x_um: (x as f64 + 0.5) * g.h,
+                z_um: (z as f64 + 0.5) * g.h,
+                neo_collagen_ug_per_mm3: m.n1[i] + m.n3[i],
+                collagen_total_ug_per_mm3: m.collagen(i),
+                fibroblast_density_rel: rho,
+            });
+        }
+    }
+    rows
+}
+
+/// Depth centroid of neo collagen, µm (NaN when there is none).
+pub fn neo_centroid_um(sim: &Simulation) -> f64 {
+    let g = &sim.geom;
+    let sums = plane_sums(sim);
+    let (mut w, mut wz) = (0.0, 0.0);
+    for (z, ps) in sums.iter().enumerate() {
+        let neo = ps.s[N1] + ps.s[N3];
+        w += neo;
+        wz += neo * (z as f64 + 0.5) * g.h;
+    }
+    if w > 0.0 { wz / w } else { f64::NAN }
+}
+
+/// Whether a cell state count is consistent (for tests).
+pub fn state_name(s: CellState) -> &'static str {
+    match s {
+        CellState::Quiescent => "quiescent",
+        CellState::Activated => "activated",
+        CellState::Myofibroblast => "myofibroblast",
+    }
+}

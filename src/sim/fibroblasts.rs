@@ -1,0 +1,547 @@
+//! Fibroblast agents (MODEL.md section 4): struct-of-arrays storage and the behaviour rules as
+//! plain functions.
+//!
+//! States Quiescent ⇄ Activated → Myofibroblast; any state can die. Each step a cell draws one
+//! competing-risk event (p = 1 − e^(−R·dt), event i with probability r_i/R), migrates as a
+//! persistent random walk biased up ∇PDGF (u ← normalise(b ĝ + e^(−dt/τ_p)(u − b ĝ) +
+//! √(1 − e^(−2dt/τ_p)) ξ), b = χ|∇P|/(|∇P| + G_half)), and deposits neo collagen I/III and
+//! elastin with cloud-in-cell weights. The per-agent pass reads shared state only and returns
+//! an [`Outcome`] per cell; deaths, births and deposits are applied afterwards in id order.
+
+use crate::sim::params::Params;
+use crate::sim::rng::{Purpose, Stream};
+use crate::sim::tissue::{Geometry, Layer};
+use rayon::prelude::*;
+
+/// Cell state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CellState {
+    /// Resting.
+    Quiescent = 0,
+    /// Activated: motile, dividing, synthesising.
+    Activated = 1,
+    /// Contractile myofibroblast.
+    Myofibroblast = 2,
+}
+
+/// Struct-of-arrays storage, kept in increasing id order.
+#[derive(Debug, Clone, Default)]
+pub struct Fibroblasts {
+    /// Stable ids.
+    pub id: Vec<u64>,
+    /// Positions, µm.
+    pub pos: Vec<[f64; 3]>,
+    /// Directions of motion (unit vectors).
+    pub dir: Vec<[f64; 3]>,
+    /// States.
+    pub state: Vec<CellState>,
+    /// Time since activation τ, h.
+    pub tau: Vec<f64>,
+    /// Time since deactivation τ_q, h (∞ before the first deactivation).
+    pub tau_q: Vec<f64>,
+    /// Home layer (layer at the last transition to quiescence).
+    pub home: Vec<Layer>,
+    /// Next id to hand out.
+    pub next_id: u64,
+}
+
+/// What happens to a cell in a step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fate {
+    /// Lives on.
+    Live,
+    /// Dies.
+    Die,
+    /// Divides; the daughter's position and direction.
+    Divide([f64; 3], [f64; 3]),
+}
+
+/// A cell's deposit in one step: µg/mm³ per unit weight over up to 8 voxels.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Deposit {
+    /// Voxel indices.
+    pub idx: [u32; 8],
+    /// Cloud-in-cell weights (sum 1).
+    pub w: [f64; 8],
+    /// Neo collagen I, µg/mm³ (before weights).
+    pub col1: f64,
+    /// Neo collagen III.
+    pub col3: f64,
+    /// Neo elastin.
+    pub el: f64,
+}
+
+/// The result of one cell's step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outcome {
+    /// New position.
+    pub pos: [f64; 3],
+    /// New direction.
+    pub dir: [f64; 3],
+    /// New state.
+    pub state: CellState,
+    /// New τ.
+    pub tau: f64,
+    /// New τ_q.
+    pub tau_q: f64,
+    /// New home layer.
+    pub home: Layer,
+    /// Death or division.
+    pub fate: Fate,
+    /// Matrix deposit.
+    pub deposit: Deposit,
+}
+
+impl Default for Outcome {
+    fn default() -> Self {
+        Outcome {
+            pos: [0.0; 3],
+            dir: [1.0, 0.0, 0.0],
+            state: CellState::Quiescent,
+            tau: 0.0,
+            tau_q: f64::INFINITY,
+            home: Layer::Papillary,
+            fate: Fate::Live,
+            deposit: Deposit::default(),
+        }
+    }
+}
+
+/// Read-only inputs of the agent pass.
+pub struct AgentInputs<'a> {
+    /// Grid.
+    pub geom: &'a Geometry,
+    /// Parameters.
+    pub par: &'a Params,
+    /// PDGF at t_{n+1}, ng/mL.
+    pub pdgf: &'a [f32],
+    /// TGF-β at t_{n+1}, ng/mL.
+    pub tgfb: &'a [f32],
+    /// Relative density ρ numerator (G ∗ count); divide by `rho_den[z]`.
+    pub rho_num: &'a [f32],
+    /// Denominator of ρ per voxel layer.
+    pub rho_den: &'a [f64],
+    /// Self-contribution of a cell to ρ at its own voxel, per voxel layer.
+    pub rho_self: &'a [f64],
+    /// Fibrin (0–1).
+    pub fibrin: &'a [f64],
+    /// Total collagen per voxel, µg/mm³.
+    pub collagen: &'a [f64],
+    /// Seed.
+    pub seed: u64,
+    /// Tick at the start of the step.
+    pub tick: u64,
+    /// Step length, h.
+    pub dt: f64,
+    /// Quiet fast-forward: long step, quiescent walk in its diffusive limit, no fields.
+    pub quiet: bool,
+}
+
+impl Fibroblasts {
+    /// Number of cells.
+    pub fn len(&self) -> usize {
+        self.id.len()
+    }
+    /// True when there are no cells.
+    pub fn is_empty(&self) -> bool {
+        self.id.is_empty()
+    }
+    /// Adds a cell with a fresh id.
+    pub fn push(&mut self, pos: [f64; 3], dir: [f64; 3], home: Layer) {
+        self.id.push(self.next_id);
+        self.next_id += 1;
+        self.pos.push(pos);
+        self.dir.push(dir);
+        self.state.push(CellState::Quiescent);
+        self.tau.push(0.0);
+        self.tau_q.push(f64::INFINITY);
+        self.home.push(home);
+    }
+
+    /// Places the baseline population uniformly at random in each dermal layer.
+    pub fn seeded(geom: &Geometry, seed: u64) -> Self {
+        let mut f = Fibroblasts::default();
+        let area = geom.lx() * geom.ly();
+        let layers = [
+            (Layer::Papillary, geom.dermis_top(), geom.reticular_top()),
+            (Layer::Reticular, geom.reticular_top(), geom.lz()),
+        ];
+        let mut k = 0u64;
+        for (layer, z0, z1) in layers {
+            let vol_mm3 = area * (z1 - z0) * 1e-9;
+            let n = (geom.baseline(layer).cells_per_mm3 * vol_mm3).round() as u64;
+            for _ in 0..n {
+                let mut s = Stream::new(seed, Purpose::Placement, k, 0);
+                k += 1;
+                let p = [
+                    s.uniform() * geom.lx(),
+                    s.uniform() * geom.ly(),
+                    z0 + s.uniform() * (z1 - z0),
+                ];
+                let d = s.unit_vector();
+                f.push(p, d, layer);
+            }
+        }
+        f
+    }
+
+    /// Counts per state.
+    pub fn counts(&self) -> [u64; 3] {
+        let mut c = [0u64; 3];
+        for s in &self.state {
+            c[*s as usize] += 1;
+        }
+        c
+    }
+
+    /// Runs the agent pass in parallel into `out` (resized to the cell count). Each cell's
+    /// result depends only on the inputs and its own stream, so the thread count does not matter.
+    pub fn step(&self, inp: &AgentInputs, out: &mut Vec<Outcome>) {
+        out.resize(self.len(), Outcome::default());
+        out.par_iter_mut()
+            .with_min_len(256)
+            .enumerate()
+            .for_each(|(i, o)| *o = self.step_one(i, inp));
+    }
+
+    fn step_one(&self, i: usize, inp: &AgentInputs) -> Outcome {
+        let g = inp.geom;
+        let par = inp.par;
+        let dt = inp.dt;
+        let mut rng = Stream::new(inp.seed, Purpose::Agent, self.id[i], inp.tick);
+        let p0 = self.pos[i];
+        let state = self.state[i];
+        let iv = g.voxel_of(p0);
+        let iz = iv / g.plane();
+        let rho = (inp.rho_num[iv] as f64 / inp.rho_den[iz] - inp.rho_self[iz]).max(0.0);
+        let layer = g.layer_of_z(iz).max_dermal();
+        let base = g.baseline(layer);
+        let c_base = base.col1 + base.col3;
+        let c_tot = inp.collagen[iv];
+
+        // Signals at the cell (fields at t_{n+1}).
+        let (pv, tv, grad) = if inp.quiet {
+            (0.0, 0.0, [0.0; 3])
+        } else {
+            sample_fields(g, inp.pdgf, inp.tgfb, p0)
+        };
+        let hsig = 0.5 * (pv / (pv + par.k_sp) + tv / (tv + par.k_st));
+        let hplus = ((hsig - par.h0) / (1.0 - par.h0)).max(0.0);
+        let tgf_frac = tv / (tv + par.k_myo);
+
+        // Competing-risk event.
+        #[derive(Clone, Copy)]
+        enum Ev {
+            Activate,
+            Deactivate,
+            Myo,
+            Divide,
+            Die,
+        }
+        let mut rates: [(Ev, f64); 5] = [(Ev::Die, 0.0); 5];
+        let mut nr = 0;
+        let mut add = |e: Ev, r: f64| {
+            if r > 0.0 {
+                rates[nr] = (e, r);
+                nr += 1;
+            }
+        };
+        let crowd = par.r_apo * (rho - par.rho_apo).max(0.0);
+        match state {
+            CellState::Quiescent => {
+                add(Ev::Activate, par.r_act * hplus);
+                add(Ev::Divide, par.r_q * (1.0 - rho).max(0.0));
+                add(Ev::Die, par.r_q * (rho - 1.0).max(0.0) + crowd);
+            }
+            CellState::Activated => {
+                add(Ev::Deactivate, par.r_deact * (1.0 - hplus));
+                let fib = inp.fibrin[iv];
+                if self.tau[i] > par.myo_min_tau && fib > par.myo_fibrin_min {
+                    add(Ev::Myo, par.r_myo * tgf_frac);
+                }
+                add(
+                    Ev::Divide,
+                    par.r_div * pv / (pv + par.k_div) * (1.0 - rho / par.rho_cap).max(0.0),
+                );
+                add(Ev::Die, crowd);
+            }
+            CellState::Myofibroblast => {
+                add(Ev::Die, par.r_myo_death * (1.0 - tgf_frac) + crowd);
+            }
+        }
+        let total: f64 = rates[..nr].iter().map(|r| r.1).sum();
+        let u_event = rng.uniform();
+        let u_pick = rng.uniform();
+        let mut event = None;
+        if total > 0.0 && u_event < 1.0 - (-total * dt).exp() {
+            let mut acc = 0.0;
+            let target = u_pick * total;
+            for &(e, r) in &rates[..nr] {
+                acc += r;
+                event = Some(e);
+                if target < acc {
+                    break;
+                }
+            }
+        }
+
+        // Synthesis over the step, from the state at the start of the step (µg per cell).
+        let tau_q0 = self.tau_q[i];
+        let tau0 = self.tau[i];
+        let coll_ug = match state {
+            CellState::Activated => par.s_act * dt,
+            CellState::Myofibroblast => par.s_act * par.myo_factor * dt,
+            CellState::Quiescent if tau_q0.is_finite() => {
+                // Exact integral of the decaying tail over the step.
+                par.s_act
+                    * par.tau_syn
+                    * ((-tau_q0 / par.tau_syn).exp() - (-(tau_q0 + dt) / par.tau_syn).exp())
+            }
+            CellState::Quiescent => 0.0,
+        };
+        let mut deposit = Deposit::default();
+        if coll_ug > 0.0 {
+            let space = ((par.c_max - c_tot) / (par.c_max - c_base)).clamp(0.0, 1.0);
+            let coll = coll_ug * space / g.voxel_mm3();
+            let f3 = if state == CellState::Myofibroblast {
+                par.f3_inf
+            } else {
+                par.f3_inf + (par.f3_0 - par.f3_inf) * (-tau0 / par.tau_sw).exp()
+            };
+            let el_ratio = if layer == Layer::Reticular {
+                par.el_ratio_ret
+            } else {
+                par.el_ratio_pap
+            };
+            deposit = cic_weights(g, p0);
+            deposit.col3 = coll * f3;
+            deposit.col1 = coll * (1.0 - f3);
+            deposit.el = coll * el_ratio;
+        }
+
+        // Apply the event.
+        let mut new_state = state;
+        let mut tau = tau0 + dt;
+        let mut tau_q = tau_q0 + dt;
+        let mut home = self.home[i];
+        let mut fate = Fate::Live;
+        match event {
+            Some(Ev::Activate) => {
+                new_state = CellState::Activated;
+                tau = 0.0;
+            }
+            Some(Ev::Deactivate) => {
+                new_state = CellState::Quiescent;
+                tau_q = 0.0;
+                home = layer;
+            }
+            Some(Ev::Myo) => new_state = CellState::Myofibroblast,
+            Some(Ev::Die) => fate = Fate::Die,
+            Some(Ev::Divide) => {
+                let d = rng.unit_vector();
+                let mut dp = [
+                    p0[0] + par.daughter_dist * d[0],
+                    p0[1] + par.daughter_dist * d[1],
+                    p0[2] + par.daughter_dist * d[2],
+                ];
+                confine(g, &mut dp, None);
+                fate = Fate::Divide(dp, rng.unit_vector());
+            }
+            None => {}
+        }
+
+        // Migration.
+        let mut u = self.dir[i];
+        let mut p = p0;
+        let speed_factor =
+            (1.0 - (c_tot - c_base) / (par.c_max - c_base)).clamp(par.v_min, 1.0);
+        if inp.quiet {
+            // Long-time limit of the persistent walk: Gaussian steps of variance 2 D dt per axis,
+            // D = v² τ_p / 3.
+            let v = par.v_q * speed_factor;
+            let sd = (2.0 * v * v * par.tau_p / 3.0 * dt).sqrt();
+            let (a, b) = rng.normal_pair();
+            let (c, _) = rng.normal_pair();
+            p = [p[0] + sd * a, p[1] + sd * b, p[2] + sd * c];
+        } else {
+            let gnorm = (grad[0] * grad[0] + grad[1] * grad[1] + grad[2] * grad[2]).sqrt();
+            let (b, gh) = if gnorm > 0.0 && par.chi > 0.0 {
+                let b = par.chi * gnorm / (gnorm + par.g_half);
+                (b, [grad[0] / gnorm, grad[1] / gnorm, grad[2] / gnorm])
+            } else {
+                (0.0, [0.0; 3])
+            };
+            let e1 = (-dt / par.tau_p).exp();
+            let e2 = (1.0 - (-2.0 * dt / par.tau_p).exp()).sqrt();
+            let xi = rng.unit_vector();
+            let mut v = [0.0; 3];
+            for k in 0..3 {
+                v[k] = b * gh[k] + e1 * (u[k] - b * gh[k]) + e2 * xi[k];
+            }
+            let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+            if n > 1e-12 {
+                u = [v[0] / n, v[1] / n, v[2] / n];
+            }
+            let speed = match new_state {
+                CellState::Quiescent => par.v_q,
+                CellState::Activated => par.v_a,
+                CellState::Myofibroblast => par.v_m,
+            } * speed_factor;
+            for k in 0..3 {
+                p[k] += speed * dt * u[k];
+            }
+        }
+        let quiescent_home = (new_state == CellState::Quiescent).then_some(home);
+        let flipped = confine(g, &mut p, quiescent_home);
+        if flipped {
+            u[2] = -u[2];
+        }
+        Outcome {
+            pos: p,
+            dir: u,
+            state: new_state,
+            tau,
+            tau_q,
+            home,
+            fate,
+            deposit,
+        }
+    }
+}
+
+impl Layer {
+    /// The dermal layer for a voxel layer (epidermal positions count as papillary).
+    #[inline]
+    pub fn max_dermal(self) -> Layer {
+        if self == Layer::Epidermis {
+            Layer::Papillary
+        } else {
+            self
+        }
+    }
+}
+
+/// Keeps a position inside the dermis: wraps x, y; reflects z at the dermis top and the bottom,
+/// and for a quiescent cell at the papillary–reticular boundary when leaving its home layer.
+/// Returns whether z was reflected.
+pub fn confine(g: &Geometry, p: &mut [f64; 3], quiescent_home: Option<Layer>) -> bool {
+    p[0] = p[0].rem_euclid(g.lx());
+    p[1] = p[1].rem_euclid(g.ly());
+    if p[0] >= g.lx() {
+        p[0] = 0.0;
+    }
+    if p[1] >= g.ly() {
+        p[1] = 0.0;
+    }
+    let (mut lo, mut hi) = (g.dermis_top(), g.lz());
+    if let Some(home) = quiescent_home {
+        let b = g.reticular_top();
+        match home {
+            Layer::Reticular => lo = b,
+            _ => hi = b,
+        }
+    }
+    let mut flipped = false;
+    // Reflect (repeatedly for a long step), staying strictly inside.
+    for _ in 0..8 {
+        if p[2] < lo {
+            p[2] = 2.0 * lo - p[2];
+            flipped = !flipped;
+        } else if p[2] >= hi {
+            p[2] = 2.0 * hi - p[2] - 1e-9;
+            flipped = !flipped;
+        } else {
+            break;
+        }
+    }
+    p[2] = p[2].clamp(lo, hi - 1e-9);
+    flipped
+}
+
+/// Cloud-in-cell weights of a position over the 8 nearest voxel centres; weight that would fall
+/// in epidermal voxels goes to the dermal voxel below, weight beyond the bottom stays in the last
+/// layer.
+pub fn cic_weights(g: &Geometry, p: [f64; 3]) -> Deposit {
+    let h = g.h;
+    let fx = p[0] / h - 0.5;
+    let fy = p[1] / h - 0.5;
+    let fz = p[2] / h - 0.5;
+    let (x0, y0, z0) = (fx.floor(), fy.floor(), fz.floor());
+    let (tx, ty, tz) = (fx - x0, fy - y0, fz - z0);
+    let xs = [
+        (x0 as isize).rem_euclid(g.nx as isize) as usize,
+        (x0 as isize + 1).rem_euclid(g.nx as isize) as usize,
+    ];
+    let ys = [
+        (y0 as isize).rem_euclid(g.ny as isize) as usize,
+        (y0 as isize + 1).rem_euclid(g.ny as isize) as usize,
+    ];
+    let zc = |z: isize| -> usize { z.clamp(g.z_pap as isize, g.nz as isize - 1) as usize };
+    let zs = [zc(z0 as isize), zc(z0 as isize + 1)];
+    let wx = [1.0 - tx, tx];
+    let wy = [1.0 - ty, ty];
+    let wz = [1.0 - tz, tz];
+    let mut d = Deposit::default();
+    let mut k = 0;
+    for (a, &z) in zs.iter().enumerate() {
+        for (b, &y) in ys.iter().enumerate() {
+            for (c, &x) in xs.iter().enumerate() {
+                d.idx[k] = g.idx(x, y, z) as u32;
+                d.w[k] = wx[c] * wy[b] * wz[a];
+                k += 1;
+            }
+        }
+    }
+    d
+}
+
+/// Trilinear interpolation of P and T at `p`, and of the central-difference gradient of P.
+pub fn sample_fields(g: &Geometry, pf: &[f32], tf: &[f32], p: [f64; 3]) -> (f64, f64, [f64; 3]) {
+    let h = g.h;
+    let fx = p[0] / h - 0.5;
+    let fy = p[1] / h - 0.5;
+    let fz = (p[2] / h - 0.5).clamp(0.0, g.nz as f64 - 1.0);
+    let (x0, y0, z0) = (fx.floor(), fy.floor(), fz.floor());
+    let (tx, ty, tz) = (fx - x0, fy - y0, fz - z0);
+    let nx = g.nx as isize;
+    let ny = g.ny as isize;
+    let nz = g.nz as isize;
+    let wrapx = |x: isize| x.rem_euclid(nx) as usize;
+    let wrapy = |y: isize| y.rem_euclid(ny) as usize;
+    let clz = |z: isize| z.clamp(0, nz - 1) as usize;
+    let (x0, y0, z0) = (x0 as isize, y0 as isize, z0 as isize);
+    let mut pv = 0.0;
+    let mut tv = 0.0;
+    let mut grad = [0.0; 3];
+    let inv2h = 1.0 / (2.0 * h);
+    for dz in 0..2 {
+        let wz = if dz == 0 { 1.0 - tz } else { tz };
+        let z = clz(z0 + dz);
+        for dy in 0..2 {
+            let wy = if dy == 0 { 1.0 - ty } else { ty };
+            let y = wrapy(y0 + dy);
+            for dx in 0..2 {
+                let wx = if dx == 0 { 1.0 - tx } else { tx };
+                let w = wx * wy * wz;
+                if w == 0.0 {
+                    continue;
+                }
+                let x = wrapx(x0 + dx);
+                let i = g.idx(x, y, z);
+                pv += w * pf[i] as f64;
+                tv += w * tf[i] as f64;
+                let gx = pf[g.idx(wrapx(x0 + dx + 1), y, z)] as f64
+                    - pf[g.idx(wrapx(x0 + dx - 1), y, z)] as f64;
+                let gy = pf[g.idx(x, wrapy(y0 + dy + 1), z)] as f64
+                    - pf[g.idx(x, wrapy(y0 + dy - 1), z)] as f64;
+                let gz = pf[g.idx(x, y, clz(z0 + dz + 1))] as f64
+                    - pf[g.idx(x, y, clz(z0 + dz - 1))] as f64;
+                grad[0] += w * gx * inv2h;
+                grad[1] += w * gy * inv2h;
+                grad[2] += w * gz * inv2h;
+            }
+        }
+    }
+    (pv, tv, grad)
+}
