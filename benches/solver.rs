@@ -21,7 +21,9 @@ fn lod_step(c: &mut Criterion) {
     let mut scratch = solver.scratch();
     let mut field = initial_field();
     let mut group = c.benchmark_group("solver");
-    group.sample_size(10).measurement_time(Duration::from_secs(3));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3));
     group.throughput(Throughput::Elements((NX * NY * NZ) as u64));
     group.bench_function("lod_step_95x95x80", |b| {
         b.iter(|| solver.step(black_box(&mut field), &mut scratch))
@@ -35,7 +37,9 @@ fn gaussian_smooth(c: &mut Criterion) {
     let input = initial_field();
     let mut out = vec![0.0f32; NX * NY * NZ];
     let mut group = c.benchmark_group("solver");
-    group.sample_size(10).measurement_time(Duration::from_secs(3));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3));
     group.throughput(Throughput::Elements((NX * NY * NZ) as u64));
     group.bench_function("gaussian_smooth_95x95x80", |b| {
         b.iter(|| smoother.smooth(black_box(&input), &mut out, &mut scratch))

@@ -80,7 +80,10 @@ impl GaussianSmoother {
         sigma_z_um: f64,
         z_lo: usize,
     ) -> Self {
-        assert!(nx > 0 && ny > 0 && nz > 0, "grid dimensions must be positive");
+        assert!(
+            nx > 0 && ny > 0 && nz > 0,
+            "grid dimensions must be positive"
+        );
         assert!(z_lo < nz, "the dermis must hold at least one layer");
         let kxy = gaussian_kernel(sigma_xy_um, h_um);
         let kz = gaussian_kernel(sigma_z_um, h_um);
@@ -118,7 +121,11 @@ impl GaussianSmoother {
     pub fn smooth(&self, input: &[f32], out: &mut [f32], scratch: &mut SmoothScratch) {
         let (nx, ny, nz) = (self.nx, self.ny, self.nz);
         let nxy = nx * ny;
-        assert_eq!(input.len(), nxy * nz, "input length does not match the grid");
+        assert_eq!(
+            input.len(),
+            nxy * nz,
+            "input length does not match the grid"
+        );
         assert_eq!(out.len(), nxy * nz, "output length does not match the grid");
         let nzd = nz - self.z_lo;
         assert!(
@@ -145,25 +152,28 @@ impl GaussianSmoother {
         // z pass: each output layer gathers reflected source layers.
         let xy = &scratch.xy;
         let rz = self.kz.len() - 1;
-        dermis.par_chunks_mut(nxy).enumerate().for_each(|(z, layer)| {
-            let srcs = &self.zsrc[z * rz..(z + 1) * rz];
-            for t0 in (0..nxy).step_by(Z_TILE) {
-                let t1 = (t0 + Z_TILE).min(nxy);
-                let acc = &mut layer[t0..t1];
-                let centre = &xy[z * nxy + t0..z * nxy + t1];
-                let w0 = self.kz[0];
-                for (a, &c) in acc.iter_mut().zip(centre) {
-                    *a = w0 * c;
-                }
-                for (&w, &(lo, hi)) in self.kz[1..].iter().zip(srcs) {
-                    let below = &xy[lo * nxy + t0..lo * nxy + t1];
-                    let above = &xy[hi * nxy + t0..hi * nxy + t1];
-                    for ((a, &b), &c) in acc.iter_mut().zip(below).zip(above) {
-                        *a += w * (b + c);
+        dermis
+            .par_chunks_mut(nxy)
+            .enumerate()
+            .for_each(|(z, layer)| {
+                let srcs = &self.zsrc[z * rz..(z + 1) * rz];
+                for t0 in (0..nxy).step_by(Z_TILE) {
+                    let t1 = (t0 + Z_TILE).min(nxy);
+                    let acc = &mut layer[t0..t1];
+                    let centre = &xy[z * nxy + t0..z * nxy + t1];
+                    let w0 = self.kz[0];
+                    for (a, &c) in acc.iter_mut().zip(centre) {
+                        *a = w0 * c;
+                    }
+                    for (&w, &(lo, hi)) in self.kz[1..].iter().zip(srcs) {
+                        let below = &xy[lo * nxy + t0..lo * nxy + t1];
+                        let above = &xy[hi * nxy + t0..hi * nxy + t1];
+                        for ((a, &b), &c) in acc.iter_mut().zip(below).zip(above) {
+                            *a += w * (b + c);
+                        }
                     }
                 }
-            }
-        });
+            });
     }
 
     /// Periodic convolution of one x-row through a wrapped copy in `pad`.
@@ -217,7 +227,9 @@ mod tests {
         let mut s = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
         (0..len)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (s >> 40) as f32 / (1u64 << 24) as f32
             })
             .collect()
@@ -260,7 +272,10 @@ mod tests {
             let d0 = z_lo * nx * ny;
             let before: f64 = input[d0..].iter().map(|&v| v as f64).sum();
             let after: f64 = out[d0..].iter().map(|&v| v as f64).sum();
-            assert!(((after - before) / before).abs() < 1e-5, "{before} vs {after}");
+            assert!(
+                ((after - before) / before).abs() < 1e-5,
+                "{before} vs {after}"
+            );
         }
     }
 
@@ -293,7 +308,11 @@ mod tests {
         assert!((vz / (sz * sz) - 1.0).abs() < 0.10, "z variance {vz}");
         // Separable: every value is the product of its axis profiles.
         let c = at(cx, cy, cz);
-        for (x, y, z) in [(cx + 3, cy - 2, cz + 1), (cx - 7, cy + 5, cz - 2), (cx, cy + 9, cz + 3)] {
+        for (x, y, z) in [
+            (cx + 3, cy - 2, cz + 1),
+            (cx - 7, cy + 5, cz - 2),
+            (cx, cy + 9, cz + 3),
+        ] {
             let prod = at(x, cy, cz) * at(cx, y, cz) * at(cx, cy, z) / (c * c);
             assert!((at(x, y, z) - prod).abs() <= 1e-4 * c, "({x},{y},{z})");
         }
@@ -305,14 +324,19 @@ mod tests {
         let sm = GaussianSmoother::new(nx, ny, nz, 20.0, 100.0, 30.0, 3);
         let input = random_field(nx * ny * nz, 5);
         let with = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
             pool.install(|| run(&sm, &input))
         };
         let one = with(1);
         for threads in [2, 3] {
             let other = with(threads);
             assert!(
-                one.iter().zip(&other).all(|(a, b)| a.to_bits() == b.to_bits()),
+                one.iter()
+                    .zip(&other)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
                 "{threads} threads differ from 1"
             );
         }
