@@ -2,4 +2,5 @@
 pub mod fsutil;
 pub mod observe;
 pub mod plot;
+pub mod report;
 pub mod sim;
