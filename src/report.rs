@@ -253,7 +253,11 @@ fn metrics_html(s: &Summary) -> String {
     }
     h.push_str("<tr><th scope=\"row\">Neo collagen per skin area</th><td>µg/mm²</td>");
     for d in &m.at_days {
-        let _ = write!(h, "<td colspan=\"3\">{}</td>", num(d.neocollagen_ug_per_mm2));
+        let _ = write!(
+            h,
+            "<td colspan=\"3\">{}</td>",
+            num(d.neocollagen_ug_per_mm2)
+        );
     }
     h.push_str("</tr>\n<tr><th scope=\"row\">Epidermal thickness change</th><td>%</td>");
     for d in &m.at_days {

@@ -11,9 +11,7 @@ mod observe {
 mod synthetic;
 
 use fibrosim::observe::record::RunRecord;
-use fibrosim::plot::{
-    Chart, Format, PlotError, PlotOptions, render, render_rgb, render_svg,
-};
+use fibrosim::plot::{Chart, Format, PlotError, PlotOptions, render, render_rgb, render_svg};
 use fibrosim::report::{report_html, write_report};
 use std::path::{Path, PathBuf};
 
@@ -84,22 +82,24 @@ fn expected_texts(chart: Chart) -> &'static [&'static str] {
             "Cross-section of treated skin",
             "x (mm)",
             "Depth (mm)",
-            "Neo collagen (µg/mm³)",
+            "Neo collagen",
+            "µg/mm³",
             "Fibroblast density ρ",
+            "× baseline",
         ],
         Chart::Needles => &[
             "Needle channels seen from above",
             "x (mm)",
             "y (mm)",
-            "305 /cm²",
+            "305/cm²",
             "Bleeding channel",
             "No bleeding",
         ],
         Chart::Cells => &[
             "Fibroblasts by state over time",
-            "Cells in block",
+            "Cells (×1000)",
             "Day",
-            "Quiescent fibroblasts",
+            "Quiescent",
             "Myofibroblasts",
             "Untreated control",
         ],
@@ -117,7 +117,8 @@ fn every_chart_renders_png_and_svg_that_are_not_blank() {
         let png = charts_dir.join(format!("{}.png", chart.name()));
         let bytes = std::fs::read(&png).unwrap();
         assert_eq!(png_size(&bytes), (1600, 1000), "{chart}");
-        let svg = std::fs::read_to_string(charts_dir.join(format!("{}.svg", chart.name()))).unwrap();
+        let svg =
+            std::fs::read_to_string(charts_dir.join(format!("{}.svg", chart.name()))).unwrap();
         assert!(svg.starts_with("<svg"), "{chart}");
         assert!(svg.contains(r#"viewBox="0 0 1600 1000""#), "{chart}");
         let rgb = render_rgb(&rec, chart, 1600, 1000).unwrap();
@@ -204,7 +205,10 @@ fn missing_data_is_named() {
     let mut rec = base.clone();
     rec.regions.retain(|r| r.region != "reticular");
     let e = err_text(&rec, Chart::Collagen);
-    assert!(e.contains("timeseries.csv") && e.contains("reticular"), "{e}");
+    assert!(
+        e.contains("timeseries.csv") && e.contains("reticular"),
+        "{e}"
+    );
 
     let mut rec = base.clone();
     rec.profiles.retain(|r| r.arm != "control");
@@ -224,7 +228,10 @@ fn missing_data_is_named() {
     let mut rec = base.clone();
     rec.summary.treatment.session_days.clear();
     let e = err_text(&rec, Chart::Cascade);
-    assert!(e.contains("summary.json") && e.contains("session_days"), "{e}");
+    assert!(
+        e.contains("summary.json") && e.contains("session_days"),
+        "{e}"
+    );
 
     // render() still draws the other charts, then reports the failure.
     let mut rec = base;
@@ -265,7 +272,10 @@ fn report_is_self_contained() {
     let html = std::fs::read_to_string(&path).unwrap();
     assert_eq!(html.matches("<svg").count(), Chart::ALL.len());
     for chart in Chart::ALL {
-        assert!(html.contains(&format!("id=\"chart-{}\"", chart.name())), "{chart}");
+        assert!(
+            html.contains(&format!("id=\"chart-{}\"", chart.name())),
+            "{chart}"
+        );
     }
     assert!(html.contains("<table class=\"metrics\" id=\"metrics-by-day\">"));
     assert!(html.contains("Collagen gain (all types)"));

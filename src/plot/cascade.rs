@@ -57,7 +57,12 @@ const SIGNALS: [Signal; 5] = [
 const PHASES: [(&str, f64, f64, RGBColor); 3] = [
     ("Inflammation", 0.0, 3.0, RGBColor(0xFB, 0xE3, 0xD3)),
     ("Proliferation", 3.0, 21.0, RGBColor(0xFD, 0xF6, 0xC9)),
-    ("Remodelling", 21.0, f64::INFINITY, RGBColor(0xDD, 0xEE, 0xF8)),
+    (
+        "Remodelling",
+        21.0,
+        f64::INFINITY,
+        RGBColor(0xDD, 0xEE, 0xF8),
+    ),
 ];
 
 pub(super) fn draw<DB: DrawingBackend>(
@@ -66,11 +71,13 @@ pub(super) fn draw<DB: DrawingBackend>(
     th: &Theme,
 ) -> Result<(), PlotError> {
     let sessions = &rec.summary.treatment.session_days;
-    let s0 = *sessions.first().ok_or_else(|| {
-        PlotError::missing(C, files::SUMMARY, "treatment.session_days is empty")
-    })?;
+    let s0 = *sessions
+        .first()
+        .ok_or_else(|| PlotError::missing(C, files::SUMMARY, "treatment.session_days is empty"))?;
     let next = sessions.get(1).copied().unwrap_or(f64::INFINITY);
-    let end = (s0 + WINDOW).min(next).min(rec.summary.end_day.max(s0 + 1.0));
+    let end = (s0 + WINDOW)
+        .min(next)
+        .min(rec.summary.end_day.max(s0 + 1.0));
     let window = |r: &&GlobalRow| r.day >= s0 - 1.0 && r.day <= end + 1e-9;
     let treated: Vec<&GlobalRow> = rec
         .global
@@ -96,9 +103,9 @@ pub(super) fn draw<DB: DrawingBackend>(
         .filter(window)
         .collect();
 
-    let x0 = (treated[0].day - s0).max(-1.0).min(0.0);
+    let x0 = (treated[0].day - s0).clamp(-1.0, 0.0);
     let x1 = end - s0;
-    let mut entries = vec![Entry::new(Swatch::Heading, "Treated (peak value)")];
+    let mut entries = vec![Entry::new(Swatch::Heading, "Treated (peak)")];
     let mut curves = Vec::new();
     for sig in &SIGNALS {
         let pts: Vec<(f64, f64)> = treated
@@ -130,21 +137,18 @@ pub(super) fn draw<DB: DrawingBackend>(
             ctrl,
         ));
     }
-        if control.is_empty() {
+    if control.is_empty() {
         entries.push(Entry::new(Swatch::Heading, "(no control arm in this run)"));
     } else {
-        entries.push(Entry::new(
-            Swatch::Dashed(GREY),
-            "Untreated control, same colours and scale",
-        ));
+        entries.push(Entry::new(Swatch::Dashed(GREY), "Untreated control"));
     }
-    entries.push(Entry::new(Swatch::Thin(GREY), "Needling session (S1)"));
-    entries.push(Entry::new(Swatch::Heading, "Phase (days after session)"));
+    entries.push(Entry::new(Swatch::Thin(GREY), "Session 1 (S1)"));
+    entries.push(Entry::new(Swatch::Heading, "Phase"));
     for (name, a, b, fill) in PHASES {
         let span = if b.is_finite() {
-            format!("{name}, {}–{}", fmt_day(a), fmt_day(b))
+            format!("{name} {}–{}\u{a0}d", fmt_day(a), fmt_day(b))
         } else {
-            format!("{name}, {}+", fmt_day(a))
+            format!("{name} {}+\u{a0}d", fmt_day(a))
         };
         entries.push(Entry::new(Swatch::Patch(fill), span));
     }
@@ -154,7 +158,7 @@ pub(super) fn draw<DB: DrawingBackend>(
         th,
         C,
         "Healing cascade after the first microneedling session",
-        "Each curve is scaled to its own peak in this window, so the sequence of events is easy to compare",
+        "Each curve is scaled to its own peak; dashed: the untreated control on the same scale",
     )?;
     let (plot_area, legend_area) = split_legend(&body, 0.27);
     let spec = PanelSpec {
@@ -189,7 +193,14 @@ pub(super) fn draw<DB: DrawingBackend>(
         let (pa, _) = ctx.backend_coord(&(a, 0.0));
         let (pb, _) = ctx.backend_coord(&(b, 0.0));
         if (pb - pa) as u32 > w + th.px(8.0) as u32 {
-            text_at(&ctx, C, name, ((a + b) / 2.0, 1.18), (0, th.px(8.0)), &style)?;
+            text_at(
+                &ctx,
+                C,
+                name,
+                ((a + b) / 2.0, 1.18),
+                (0, th.px(8.0)),
+                &style,
+            )?;
         }
     }
     // Redraw the grid's top reference: 1 = peak.

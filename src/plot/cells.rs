@@ -45,13 +45,14 @@ pub(super) fn draw<DB: DrawingBackend>(
     )?;
     let (plots, legend_area) = split_legend(&body, 0.25);
     let (_, ph) = plots.dim_in_pixel();
-    let (upper, lower) = plots.split_vertically(ph as i32 * 46 / 100);
+    let (upper, lower) = plots.split_vertically(ph as i32 / 2);
 
     type Get = fn(&GlobalRow) -> u64;
     let q: Get = |r| r.quiescent_cells;
     let a: Get = |r| r.activated_cells;
     let m: Get = |r| r.myofibroblasts;
-    let panels: [(&DrawingArea<DB, Shift>, &str, Vec<(Get, RGBColor)>); 2] = [
+    type Panel<'p, DB> = (&'p DrawingArea<DB, Shift>, &'p str, Vec<(Get, RGBColor)>);
+    let panels: [Panel<DB>; 2] = [
         (&upper, "Quiescent (resting)", vec![(q, BLUE_OI)]),
         (
             &lower,
@@ -75,18 +76,11 @@ pub(super) fn draw<DB: DrawingBackend>(
         let spec = PanelSpec {
             caption: Some(title),
             x_desc: if i == 1 { "Day" } else { "" },
-            y_desc: "Cells in block",
+            y_desc: "Cells (×1000)",
         };
-        let mut ctx = panel(
-            area,
-            th,
-            C,
-            &spec,
-            x.clone(),
-            y,
-            &|v| fmt_tick(*v),
-            &|v| fmt_tick(*v),
-        )?;
+        let mut ctx = panel(area, th, C, &spec, x.clone(), y, &|v| fmt_tick(*v), &|v| {
+            fmt_tick(*v / 1000.0)
+        })?;
         session_lines(&mut ctx, th, C, &rec.summary.treatment.session_days, 0.0)?;
         for (g, col) in list {
             series(&mut ctx, th, C, &pts(&c, *g), *col, true)?;
@@ -94,9 +88,9 @@ pub(super) fn draw<DB: DrawingBackend>(
         }
     }
     let mut entries = vec![
-        Entry::new(Swatch::Heading, "Cell state"),
-        Entry::new(Swatch::Line(BLUE_OI), "Quiescent fibroblasts"),
-        Entry::new(Swatch::Line(ORANGE), "Activated fibroblasts"),
+        Entry::new(Swatch::Heading, "Fibroblast state"),
+        Entry::new(Swatch::Line(BLUE_OI), "Quiescent"),
+        Entry::new(Swatch::Line(ORANGE), "Activated"),
         Entry::new(Swatch::Line(PURPLE), "Myofibroblasts"),
         Entry::new(Swatch::Heading, "Arm"),
         Entry::new(Swatch::Line(GREY), "Treated"),

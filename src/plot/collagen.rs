@@ -23,17 +23,17 @@ const POOLS: [Pool; 4] = [
         get: |r| r.collagen_total_ug_per_mm3,
     },
     Pool {
-        name: "Type I (native + neo)",
+        name: "Type I (all)",
         color: BLUE_OI,
         get: |r| r.col1_native_ug_per_mm3 + r.col1_neo_ug_per_mm3,
     },
     Pool {
-        name: "Type III (native + neo)",
+        name: "Type III (all)",
         color: ORANGE,
         get: |r| r.col3_native_ug_per_mm3 + r.col3_neo_ug_per_mm3,
     },
     Pool {
-        name: "Neo collagen (I + III)",
+        name: "Neo (new I + III)",
         color: VERMILLION,
         get: |r| r.col1_neo_ug_per_mm3 + r.col3_neo_ug_per_mm3,
     },
@@ -54,7 +54,10 @@ pub(super) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     th: &Theme,
 ) -> Result<(), PlotError> {
-    let layers = [("papillary", "Papillary dermis"), ("reticular", "Reticular dermis")];
+    let layers = [
+        ("papillary", "Papillary dermis"),
+        ("reticular", "Reticular dermis"),
+    ];
     let mut data = Vec::new();
     for (region, title) in layers {
         let t = rows(rec, ARM_TREATED, region);

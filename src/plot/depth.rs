@@ -14,21 +14,13 @@ const PAP_FILL: RGBColor = RGBColor(0xFC, 0xEE, 0xF3);
 const RET_FILL: RGBColor = RGBColor(0xF2, 0xF2, 0xF2);
 
 /// Change in % of `get` (treated against control) per voxel layer, as (change, mid-depth).
-fn change(
-    t: &[&ProfileRow],
-    c: &[&ProfileRow],
-    get: fn(&ProfileRow) -> f64,
-) -> Vec<(f64, f64)> {
+fn change(t: &[&ProfileRow], c: &[&ProfileRow], get: fn(&ProfileRow) -> f64) -> Vec<(f64, f64)> {
     t.iter()
         .filter_map(|tr| {
             let cr = c.iter().find(|cr| same_day(cr.z_top_um, tr.z_top_um))?;
             let (a, b) = (get(tr), get(cr));
-            (b > 0.0 && a.is_finite()).then(|| {
-                (
-                    100.0 * (a / b - 1.0),
-                    -0.5 * (tr.z_top_um + tr.z_bottom_um),
-                )
-            })
+            (b > 0.0 && a.is_finite())
+                .then(|| (100.0 * (a / b - 1.0), -0.5 * (tr.z_top_um + tr.z_bottom_um)))
         })
         .collect()
 }
@@ -54,7 +46,11 @@ pub(super) fn draw<DB: DrawingBackend>(
             .map(|r| r.day),
     );
     if t_days.is_empty() {
-        return Err(PlotError::missing(C, files::PROFILES, "no treated profile rows"));
+        return Err(PlotError::missing(
+            C,
+            files::PROFILES,
+            "no treated profile rows",
+        ));
     }
     let days: Vec<f64> = t_days
         .into_iter()
@@ -111,7 +107,11 @@ pub(super) fn draw<DB: DrawingBackend>(
     let (pw, _) = plots.dim_in_pixel();
     let (left, right) = plots.split_horizontally(pw as i32 / 2);
     let panels = [
-        ("Collagen (all types)", "Collagen change vs control (%)", &col),
+        (
+            "Collagen (all types)",
+            "Collagen change vs control (%)",
+            &col,
+        ),
         ("Elastin", "Elastin change vs control (%)", &ela),
     ];
     for ((title, xdesc, curves), area) in panels.iter().zip([&left, &right]) {
@@ -162,7 +162,14 @@ pub(super) fn draw<DB: DrawingBackend>(
             let (_, pa) = ctx.backend_coord(&(0.0, -a));
             let (_, pb) = ctx.backend_coord(&(0.0, -b));
             if pb - pa > (th.note * 1.1) as i32 {
-                text_at(&ctx, C, name, (x.start, -a), (th.px(8.0), th.px(4.0)), &label)?;
+                text_at(
+                    &ctx,
+                    C,
+                    name,
+                    (x.start, -a),
+                    (th.px(8.0), th.px(4.0)),
+                    &label,
+                )?;
             }
         }
         ctx.draw_series(std::iter::once(PathElement::new(
@@ -180,13 +187,14 @@ pub(super) fn draw<DB: DrawingBackend>(
             .ctx(C)?;
             let style = th
                 .bold(th.note, &GREY)
-                .pos(Pos::new(HPos::Right, VPos::Bottom));
+                .pos(Pos::new(HPos::Right, VPos::Top));
+            // Below the line and right-aligned: the curves are near zero at that depth.
             text_at(
                 &ctx,
                 C,
-                &format!("Needle depth {}\u{a0}µm", fmt_sig(pen)),
+                "Needle tip",
                 (x.end, -pen),
-                (-th.px(8.0), -th.px(4.0)),
+                (-th.px(8.0), th.px(6.0)),
                 &style,
             )?;
         }
@@ -198,11 +206,21 @@ pub(super) fn draw<DB: DrawingBackend>(
     for (i, d) in days.iter().enumerate() {
         let after = d - last_session;
         let what = if after >= 0.0 {
-            format!("Day {} ({} d after last session)", fmt_day(*d), fmt_day(after))
+            format!(
+                "Day {} (last session + {}\u{a0}d)",
+                fmt_day(*d),
+                fmt_day(after)
+            )
         } else {
             format!("Day {}", fmt_day(*d))
         };
         entries.push(Entry::new(Swatch::Line(SEQUENCE[i % SEQUENCE.len()]), what));
+    }
+    if pen > 0.0 {
+        entries.push(Entry::new(
+            Swatch::Dashed(GREY),
+            format!("Needle depth {}\u{a0}µm", fmt_sig(pen)),
+        ));
     }
     entries.push(Entry::new(Swatch::Heading, "Layers"));
     entries.push(Entry::new(

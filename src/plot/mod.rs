@@ -165,7 +165,9 @@ pub enum PlotError {
     #[error("embedded DejaVu Sans font could not be registered")]
     Font,
     /// A chart name that does not exist.
-    #[error("unknown chart `{0}` (expected one of cascade, collagen, depth, section, needles, cells)")]
+    #[error(
+        "unknown chart `{0}` (expected one of cascade, collagen, depth, section, needles, cells)"
+    )]
     UnknownChart(String),
     /// A format name that does not exist.
     #[error("unknown chart format `{0}` (expected png, svg or both)")]
@@ -203,8 +205,11 @@ impl<T, E: fmt::Display> DrawCtx<T> for Result<T, E> {
 fn ensure_fonts() -> Result<(), PlotError> {
     static FONTS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let ok = *FONTS.get_or_init(|| {
-        let regular =
-            plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+        let regular = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
         let bold =
             plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold());
         regular.is_ok() && bold.is_ok()

@@ -20,16 +20,28 @@ pub(super) fn draw<DB: DrawingBackend>(
     }
     let tis = &rec.summary.tissue;
     let tr = &rec.summary.treatment;
-    let (ex_lo, ex_hi) = extent(rec.channels.iter().flat_map(|c| {
-        [c.x_um - c.radius_um, c.x_um + c.radius_um, c.tip_x_um]
-    }))
+    let (ex_lo, ex_hi) = extent(
+        rec.channels
+            .iter()
+            .flat_map(|c| [c.x_um - c.radius_um, c.x_um + c.radius_um, c.tip_x_um]),
+    )
     .unwrap_or((0.0, 1.0));
-    let (ey_lo, ey_hi) = extent(rec.channels.iter().flat_map(|c| {
-        [c.y_um - c.radius_um, c.y_um + c.radius_um, c.tip_y_um]
-    }))
+    let (ey_lo, ey_hi) = extent(
+        rec.channels
+            .iter()
+            .flat_map(|c| [c.y_um - c.radius_um, c.y_um + c.radius_um, c.tip_y_um]),
+    )
     .unwrap_or((0.0, 1.0));
-    let dx = if tis.domain_x_um > 0.0 { tis.domain_x_um } else { ex_hi };
-    let dy = if tis.domain_y_um > 0.0 { tis.domain_y_um } else { ey_hi };
+    let dx = if tis.domain_x_um > 0.0 {
+        tis.domain_x_um
+    } else {
+        ex_hi
+    };
+    let dy = if tis.domain_y_um > 0.0 {
+        tis.domain_y_um
+    } else {
+        ey_hi
+    };
     let x_lo = ex_lo.min(0.0);
     let x_hi = ex_hi.max(dx);
     let y_lo = ey_lo.min(0.0);
@@ -131,14 +143,18 @@ pub(super) fn draw<DB: DrawingBackend>(
 
     let mut entries = vec![Entry::new(Swatch::Heading, "Session: day, density")];
     for &s in &sessions {
-        let chs: Vec<_> = rec.channels.iter().filter(|c| c.session == s).collect();
-        let day = chs.first().map(|c| c.day).unwrap_or(0.0);
+        let day = rec
+            .channels
+            .iter()
+            .find(|c| c.session == s)
+            .map(|c| c.day)
+            .unwrap_or(0.0);
         let d = density(s)
-            .map(|d| format!("{} /cm²", fmt_sig(d)))
+            .map(|d| format!("{}/cm²", fmt_sig(d)))
             .unwrap_or_else(|| "density not recorded".into());
         entries.push(Entry::new(
             Swatch::Dot(color_of(s)),
-            format!("S{s}: day {}, {d} ({} here)", fmt_day(day), chs.len()),
+            format!("S{s}: day {}, {d}", fmt_day(day)),
         ));
     }
     let bleeding = rec.channels.iter().filter(|c| c.bleeding).count();

@@ -121,7 +121,8 @@ pub(super) fn draw<DB: DrawingBackend>(
         .map(|s| s.xs[s.xs.len() - 1])
         .fold(f64::NEG_INFINITY, f64::max)
         + voxel / 2.0;
-    let z_lo = (slices.iter().map(|s| s.zs[0]).fold(f64::INFINITY, f64::min) - voxel / 2.0).max(0.0);
+    let z_lo =
+        (slices.iter().map(|s| s.zs[0]).fold(f64::INFINITY, f64::min) - voxel / 2.0).max(0.0);
     let z_hi = slices
         .iter()
         .map(|s| s.zs[s.zs.len() - 1])
@@ -153,12 +154,27 @@ pub(super) fn draw<DB: DrawingBackend>(
         .font(th.tick, &BLACK_OI)
         .pos(Pos::new(HPos::Left, VPos::Center));
     let mut tick_w = 0;
-    for t in bar_ticks(0.0, neo_hi).into_iter().chain(bar_ticks(0.0, rho_hi)) {
+    for t in bar_ticks(0.0, neo_hi)
+        .into_iter()
+        .chain(bar_ticks(0.0, rho_hi))
+    {
         tick_w = tick_w.max(body.estimate_text_size(&fmt_tick(t), &tick_style).ctx(C)?.0 as i32);
     }
     let bar_w = th.px(30.0);
-    let bar_col = th.px(24.0) + bar_w + th.px(12.0) + tick_w + th.px(20.0) + (th.sub * 1.3) as i32;
+    // Units go below the bars, the quantity names down the left side of each row.
+    let unit_style = th
+        .bold(th.note, &BLACK_OI)
+        .pos(Pos::new(HPos::Left, VPos::Top));
+    let units = ["µg/mm³", "× baseline"];
+    let mut unit_w = 0;
+    for u in units {
+        unit_w = unit_w.max(body.estimate_text_size(u, &unit_style).ctx(C)?.0 as i32);
+    }
+    let bar_col = (th.px(24.0) + bar_w + th.px(12.0) + tick_w + th.px(12.0))
+        .max(th.px(24.0) + unit_w + th.px(12.0));
+    let row_col = (th.label * 1.4) as i32;
     let (grid, _) = body.split_horizontally(bw as i32 - bar_col);
+    let (row_titles, grid) = grid.split_horizontally(row_col);
     let n = slices.len();
     let cells = grid.split_evenly((2, n));
     let (cw, ch) = cells[0].dim_in_pixel();
@@ -175,13 +191,6 @@ pub(super) fn draw<DB: DrawingBackend>(
     let left = th.px(16.0);
     let total_w = left + ylab + plot_w + right;
 
-    let last_session = rec
-        .summary
-        .treatment
-        .session_days
-        .iter()
-        .copied()
-        .fold(f64::NEG_INFINITY, f64::max);
     let mut bars: Vec<i32> = Vec::new();
     for row in 0..2 {
         let hi = if row == 0 { neo_hi } else { rho_hi };
@@ -196,9 +205,7 @@ pub(super) fn draw<DB: DrawingBackend>(
                 .margin_bottom(0)
                 .x_label_area_size(xlab)
                 .y_label_area_size(ylab);
-            let mut ctx = b
-                .build_cartesian_2d(x_lo..x_hi, -z_hi..-z_lo)
-                .ctx(C)?;
+            let mut ctx = b.build_cartesian_2d(x_lo..x_hi, -z_hi..-z_lo).ctx(C)?;
             let mut mesh = ctx.configure_mesh();
             mesh.disable_mesh()
                 .label_style(th.font(th.tick, &BLACK_OI))
@@ -249,9 +256,7 @@ pub(super) fn draw<DB: DrawingBackend>(
             let near: Vec<&ChannelRow> = rec
                 .channels
                 .iter()
-                .filter(|c| {
-                    c.day <= s.day + 1e-6 && (c.y_um - s.y_um).abs() <= c.radius_um + voxel
-                })
+                .filter(|c| c.day <= s.day + 1e-6 && (c.y_um - s.y_um).abs() <= c.radius_um + voxel)
                 .collect();
             for c in near {
                 let cone = vec![
@@ -270,16 +275,15 @@ pub(super) fn draw<DB: DrawingBackend>(
                 )))
                 .ctx(C)?;
             }
-            let after = s.day - last_session;
-            let caption = if after > 0.0 {
-                format!(
+            let sessions = &rec.summary.treatment.session_days;
+            let caption = match sessions.iter().rposition(|d| *d <= s.day + 1e-6) {
+                Some(i) => format!(
                     "Day {} (S{} + {} d)",
                     fmt_day(s.day),
-                    rec.summary.treatment.session_days.len(),
-                    fmt_day(after)
-                )
-            } else {
-                format!("Day {}", fmt_day(s.day))
+                    i + 1,
+                    fmt_day(s.day - sessions[i])
+                ),
+                None => format!("Day {}", fmt_day(s.day)),
             };
             let style = th
                 .bold(th.label, &BLACK_OI)
@@ -299,9 +303,9 @@ pub(super) fn draw<DB: DrawingBackend>(
     let bar_x = bw as i32 - bar_col + th.px(24.0);
     for (row, top) in bars.iter().enumerate() {
         let (hi, title) = if row == 0 {
-            (neo_hi, "Neo collagen (µg/mm³)")
+            (neo_hi, "Neo collagen")
         } else {
-            (rho_hi, "Fibroblast density ρ (× baseline)")
+            (rho_hi, "Fibroblast density ρ")
         };
         let top = *top;
         let bottom = top + plot_h;
@@ -330,13 +334,15 @@ pub(super) fn draw<DB: DrawingBackend>(
             root.draw_text(&fmt_tick(t), &tick_style, (bar_x + bar_w + th.px(12.0), y))
                 .ctx(C)?;
         }
-        // Title of the bar, written upwards beside its tick labels.
-        let tx = bar_x + bar_w + th.px(12.0) + tick_w + th.px(20.0) + (th.sub * 0.6) as i32;
+        root.draw_text(units[row], &unit_style, (bar_x, bottom + th.px(10.0)))
+            .ctx(C)?;
+        // Quantity of the row, written upwards left of its first panel.
         let style = th
-            .font(th.sub, &BLACK_OI)
+            .bold(th.label, &BLACK_OI)
             .transform(FontTransform::Rotate270)
             .pos(Pos::new(HPos::Center, VPos::Center));
-        root.draw_text(title, &style, (tx, top + plot_h / 2))
+        let base = row_titles.get_base_pixel();
+        root.draw_text(title, &style, (base.0 + row_col / 2, top + plot_h / 2))
             .ctx(C)?;
     }
     Ok(())

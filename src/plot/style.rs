@@ -28,9 +28,10 @@ pub const GREY: RGBColor = RGBColor(0x70, 0x70, 0x70);
 pub const GRID: RGBColor = RGBColor(0xDD, 0xDD, 0xDD);
 
 /// Colours for an ordered list of series (sessions, snapshot days), most distinct first.
-pub const SEQUENCE: [RGBColor; 7] = [
-    BLUE_OI, ORANGE, GREEN_OI, PURPLE, VERMILLION, SKY, BLACK_OI,
-];
+pub const SEQUENCE: [RGBColor; 7] = [BLUE_OI, ORANGE, GREEN_OI, PURPLE, VERMILLION, SKY, BLACK_OI];
+
+/// plotters font size per pixel of em size (the SVG backend writes `font-size = size / 1.24`).
+const EM_TO_SIZE: f64 = 1.24;
 
 /// Sizes of text and lines for one image size; 1.0 at 1600×1000.
 #[derive(Debug, Clone, Copy)]
@@ -53,16 +54,20 @@ pub struct Theme {
 
 impl Theme {
     /// Theme for an image of `w × h` pixels.
+    ///
+    /// Sizes are given as the em size a reader sees (the SVG `font-size`); plotters' font size
+    /// is 1.24 times that. At 1600×1000 the title is 42 px and every other text at least 28 px.
     pub fn new(w: u32, h: u32) -> Self {
         let s = (w as f64 / 1600.0).min(h as f64 / 1000.0);
+        let em = |px: f64| px * EM_TO_SIZE * s;
         Theme {
             s,
-            title: 44.0 * s,
-            sub: 28.0 * s,
-            label: 30.0 * s,
-            tick: 28.0 * s,
-            legend: 28.0 * s,
-            note: 28.0 * s,
+            title: em(42.0),
+            sub: em(28.4),
+            label: em(28.4),
+            tick: em(28.4),
+            legend: em(28.4),
+            note: em(28.4),
         }
     }
 
@@ -244,7 +249,7 @@ pub fn legend<DB: DrawingBackend>(
             area.draw_text(l, style, (tx, y + i as i32 * line_h))
                 .ctx(chart)?;
         }
-        y += line_h * lines.len() as i32 + (th.legend * 0.45) as i32;
+        y += line_h * lines.len() as i32 + (th.legend * 0.3) as i32;
     }
     Ok(())
 }
@@ -292,6 +297,7 @@ pub struct PanelSpec<'t> {
 }
 
 /// Builds a panel with projector-sized axes, a light grid and the given ranges.
+#[allow(clippy::too_many_arguments)] // each argument is one independent axis setting
 pub fn panel<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     th: &Theme,
@@ -369,9 +375,7 @@ pub fn session_lines<DB: DrawingBackend>(
 ) -> Result<(), PlotError> {
     let xr = ctx.x_range();
     let yr = ctx.y_range();
-    let label = th
-        .bold(th.note, &GREY)
-        .pos(Pos::new(HPos::Left, VPos::Top));
+    let label = th.bold(th.note, &GREY).pos(Pos::new(HPos::Left, VPos::Top));
     for (i, d) in days.iter().enumerate() {
         let x = d - x_offset;
         if x < xr.start || x > xr.end {
@@ -407,7 +411,11 @@ pub fn text_at<DB: DrawingBackend>(
     let area = ctx.plotting_area();
     let base = area.get_base_pixel();
     area.strip_coord_spec()
-        .draw_text(text, style, (px - base.0 + offset.0, py - base.1 + offset.1))
+        .draw_text(
+            text,
+            style,
+            (px - base.0 + offset.0, py - base.1 + offset.1),
+        )
         .ctx(chart)
 }
 

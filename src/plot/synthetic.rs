@@ -104,7 +104,11 @@ fn channels() -> Vec<ChannelRow> {
 
 fn output_days() -> Vec<f64> {
     let mut d: Vec<f64> = (0..=90).map(|i| i as f64).collect();
-    d.extend((1..=36).map(|i| 90.0 + 4.0 * i as f64).filter(|&x| x <= END));
+    d.extend(
+        (1..=36)
+            .map(|i| 90.0 + 4.0 * i as f64)
+            .filter(|&x| x <= END),
+    );
     if *d.last().unwrap() < END {
         d.push(END);
     }
@@ -116,7 +120,9 @@ fn depth_weight(z: f64) -> f64 {
     if z < EPI {
         0.0
     } else {
-        (1.0 - (z - EPI) / (DEPTH + 60.0 - EPI)).clamp(0.0, 1.0).powf(0.7)
+        (1.0 - (z - EPI) / (DEPTH + 60.0 - EPI))
+            .clamp(0.0, 1.0)
+            .powf(0.7)
     }
 }
 
@@ -301,11 +307,23 @@ pub fn record() -> RunRecord {
     for arm in [ARM_TREATED, ARM_CONTROL] {
         for &day in &output_days() {
             regions.push(region_row(arm, day, "papillary", EPI, EPI + PAP));
-            regions.push(region_row(arm, day, "reticular", EPI + PAP, EPI + PAP + RET));
+            regions.push(region_row(
+                arm,
+                day,
+                "reticular",
+                EPI + PAP,
+                EPI + PAP + RET,
+            ));
             regions.push(region_row(arm, day, "dermis", EPI, EPI + PAP + RET));
             let mut z = EPI;
             while z < EPI + PAP + RET - 1e-9 {
-                regions.push(region_row(arm, day, "band", z, (z + 60.0).min(EPI + PAP + RET)));
+                regions.push(region_row(
+                    arm,
+                    day,
+                    "band",
+                    z,
+                    (z + 60.0).min(EPI + PAP + RET),
+                ));
                 z += 60.0;
             }
         }
