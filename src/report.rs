@@ -70,6 +70,16 @@ fn num(v: f64) -> String {
     }
 }
 
+/// A number for prose: like [`num`] without trailing zeros ("45", "80", "1.5").
+fn plain(v: f64) -> String {
+    let s = num(v);
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
 /// A signed percentage.
 fn pct(v: f64) -> String {
     if v.is_finite() && v > 0.0 {
@@ -151,8 +161,8 @@ fn scenario_html(s: &Summary) -> String {
         let mean = tr.channels_per_cm2.iter().sum::<f64>() / tr.channels_per_cm2.len() as f64;
         format!(
             " Each session makes about {} channels per cm², {} of them bleeding.",
-            num(mean),
-            num(tr.bleeding_channels_per_cm2)
+            plain(mean),
+            plain(tr.bleeding_channels_per_cm2)
         )
     };
     let mut h = String::new();
@@ -163,13 +173,13 @@ fn scenario_html(s: &Summary) -> String {
          with a <strong>{device}</strong> with {len} mm needles reaching <strong>{depth} µm</strong> \
          below the surface, in {sessions}.{density} {follow}</p>",
         site = escape(&t.site),
-        age = num(t.patient_age_years),
-        epi = num(t.epidermis_um),
-        pap = num(t.papillary_um),
-        ret = num(t.reticular_um),
+        age = plain(t.patient_age_years),
+        epi = plain(t.epidermis_um),
+        pap = plain(t.papillary_um),
+        ret = plain(t.reticular_um),
         device = escape(&tr.device),
-        len = num(tr.needle_length_mm),
-        depth = num(tr.penetration_depth_um),
+        len = plain(tr.needle_length_mm),
+        depth = plain(tr.penetration_depth_um),
         sessions = escape(&sessions_in_words(s)),
     );
     let _ = write!(
@@ -180,9 +190,9 @@ fn scenario_html(s: &Summary) -> String {
         escape(&s.scenario),
         s.seed,
         escape(&s.version),
-        num(t.domain_x_um),
-        num(t.domain_y_um),
-        num(t.voxel_um),
+        plain(t.domain_x_um),
+        plain(t.domain_y_um),
+        plain(t.voxel_um),
         if s.complete {
             ""
         } else {
@@ -413,6 +423,8 @@ mod tests {
         assert_eq!(pct(20.0), "+20.0");
         assert_eq!(num(1234.0), "1\u{202F}234");
         assert_eq!(num(-0.001), "0.00");
+        assert_eq!(plain(45.0), "45");
+        assert_eq!(plain(1.5), "1.5");
     }
 
     #[test]

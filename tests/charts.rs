@@ -282,6 +282,7 @@ fn report_is_self_contained() {
     assert!(html.contains("µg/mm²"));
     assert!(html.contains("forehead"));
     assert!(html.contains("3 sessions 28 days apart"));
+    assert!(html.contains("45-year-old"));
     let lower = html.to_ascii_lowercase();
     assert!(!lower.contains("<script"));
     assert!(!lower.contains("http://") || !lower.contains("src=\"http"));
