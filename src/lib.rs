@@ -2,6 +2,7 @@
 pub mod fsutil;
 pub mod observe;
 pub mod plot;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod sim;
