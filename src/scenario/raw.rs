@@ -139,9 +139,9 @@ table! {
     floats {
         voxel_um: 5 ..= 100, "µm", "voxel edge";
         patient_age_years: 18 ..= 100, "years", "patient age";
-        epidermis_um: 10 ..= 300, "µm", "epidermis thickness (default from the site)";
-        papillary_um: 20 ..= 1000, "µm", "papillary dermis thickness (default from the site)";
-        reticular_um: 100 ..= 5000, "µm", "reticular dermis thickness (default from the site)";
+        epidermis_um: 10 ..= 300, "µm", "epidermis thickness";
+        papillary_um: 20 ..= 1000, "µm", "papillary dermis thickness";
+        reticular_um: 100 ..= 5000, "µm", "reticular dermis thickness";
         papillary_fibroblasts_per_mm3: 100 ..= 50000, "cells/mm³", "papillary fibroblast density at age 25";
         reticular_fibroblasts_per_mm3: 100 ..= 50000, "cells/mm³", "reticular fibroblast density at age 25";
         papillary_collagen_ug_per_mm3: 10 ..= 390, "µg/mm³", "papillary collagen at age 25";
@@ -163,7 +163,7 @@ table! {
     }
     floats {
         needle_length_mm: 0.1 ..= 3.0, "mm", "needle length";
-        penetration_fraction: 0.1 ..= 1.0, "", "channel depth ÷ needle length (default 0.3 for a roller)";
+        penetration_fraction: 0.1 ..= 1.0, "", "channel depth ÷ needle length";
         channel_radius_um: 5 ..= 200, "µm", "channel radius at the surface";
         density_per_cm2: 1 ..= 5000, "channels/cm²", "channels per cm² per session (pen, custom)";
         tilt_deg: 0 ..= 60, "°", "roller: channel tilt from the vertical";

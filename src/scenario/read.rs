@@ -88,7 +88,13 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ScenarioErrors> {
     let lines = Lines::new(text);
     let locate_span = |span: &Range<usize>| lines.position(span.start);
     let to_error = |p: Pending, index: &HashMap<String, Range<usize>>| {
-        let span = p.span.or_else(|| locate::lookup(index, &p.key));
+        let exact = |k: &str| index.get(k).cloned();
+        let span = p
+            .span
+            .or_else(|| exact(&p.key))
+            .or_else(|| p.alt.as_deref().and_then(exact))
+            .or_else(|| locate::lookup(index, &p.key))
+            .or_else(|| p.alt.as_deref().and_then(|k| locate::lookup(index, k)));
         let pos = span.as_ref().map(locate_span);
         ScenarioError {
             file: file.to_path_buf(),
@@ -110,6 +116,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ScenarioErrors> {
                         key: String::new(),
                         message: format!("TOML syntax error: {message}"),
                         span: Some(e.span().unwrap_or(0..0)),
+                        alt: None,
                     },
                     &HashMap::new(),
                 )
@@ -221,5 +228,10 @@ fn stage1_error(
             format!("{key} = {value}: {msg}")
         }
     };
-    Pending { key, message, span }
+    Pending {
+        key,
+        message,
+        span,
+        alt: None,
+    }
 }

@@ -17,6 +17,9 @@ pub(crate) struct Pending {
     pub message: String,
     /// Byte span, when known better than by the key path.
     pub span: Option<std::ops::Range<usize>>,
+    /// Another key to point at when `key` is not in the file (the other side of a
+    /// consistency rule).
+    pub alt: Option<String>,
 }
 
 /// Collects errors while resolving.
@@ -33,7 +36,16 @@ impl Cx {
             key: key.to_string(),
             message: format!("{key}{}", rest.as_ref()),
             span: None,
+            alt: None,
         });
+    }
+
+    /// Records an error on `key` that is located at `alt` when `key` is not in the file.
+    fn err_alt(&mut self, key: &str, alt: &str, rest: impl AsRef<str>) {
+        self.err(key, rest);
+        if let Some(last) = self.errors.last_mut() {
+            last.alt = Some(alt.to_string());
+        }
     }
 
     /// Whether an error was recorded for `key` or below it.
@@ -649,8 +661,9 @@ fn consistency(cx: &mut Cx, s: &Scenario) {
         for (i, axis) in ["x", "y"].iter().enumerate() {
             let l = t.domain_um[i];
             if t.voxel_um * 3.0 > l {
-                cx.err(
+                cx.err_alt(
                     "tissue.voxel_um",
+                    "tissue.domain_um",
                     format!(
                         " = {}: the block must be at least 3 voxels wide; domain_um {axis} = {} µm allows voxel_um ≤ {} µm",
                         num(t.voxel_um),
@@ -674,8 +687,9 @@ fn consistency(cx: &mut Cx, s: &Scenario) {
             }
             let depth = d.needle_length_mm * 1000.0 * d.penetration_fraction;
             if depth >= total {
-                cx.err(
+                cx.err_alt(
                     &format!("{prefix}.needle_length_mm"),
+                    &format!("{prefix}.penetration_fraction"),
                     format!(
                         " = {}: channel depth {} µm (needle_length_mm × 1000 × penetration_fraction {}) must be less than the tissue depth {} µm (epidermis + papillary + reticular)",
                         num(d.needle_length_mm),
@@ -692,23 +706,26 @@ fn consistency(cx: &mut Cx, s: &Scenario) {
     }
     let sig = &s.model.signals;
     let decays = [
-        ("model.signals.pdgf_decay_per_h", sig.pdgf_decay_per_h),
-        ("model.signals.tgfb_decay_per_h", sig.tgfb_decay_per_h),
+        ("model.signals.pdgf_decay_per_h", "", sig.pdgf_decay_per_h),
+        ("model.signals.tgfb_decay_per_h", "", sig.tgfb_decay_per_h),
         (
             "model.signals.protease_decay_per_h",
+            "",
             sig.protease_decay_per_h,
         ),
         (
-            "model.immune.macrophage_clearance_per_day (÷ 24)",
+            "model.immune.macrophage_clearance_per_day",
+            " ÷ 24",
             s.model.immune.macrophage_clearance_per_day / 24.0,
         ),
     ];
-    for (name, k) in decays {
+    for (field, per_h, k) in decays {
         if k * dt > 0.2 {
-            cx.err(
+            cx.err_alt(
                 "numerics.dt_h",
+                field,
                 format!(
-                    " = {}: {name} × dt_h = {} exceeds 0.2 (explicit decay would be inaccurate); largest dt_h allowed {} h",
+                    " = {}: {field}{per_h} × dt_h = {} exceeds 0.2 (explicit decay would be inaccurate); largest dt_h allowed {} h",
                     num(dt),
                     floor_sig(k * dt),
                     floor_sig(0.2 / k)
@@ -728,8 +745,9 @@ fn consistency(cx: &mut Cx, s: &Scenario) {
             ),
         ] {
             if v * dt > half {
-                cx.err(
+                cx.err_alt(
                     "numerics.dt_h",
+                    &format!("model.fibroblasts.{name}"),
                     format!(
                         " = {}: model.fibroblasts.{name} × dt_h = {} µm exceeds half a voxel ({} µm); largest dt_h allowed {} h",
                         num(dt),
@@ -747,8 +765,9 @@ fn consistency(cx: &mut Cx, s: &Scenario) {
     };
     let o = &s.output;
     if !cx.failed("output.fine_interval_h") && !multiple(o.fine_interval_h) {
-        cx.err(
+        cx.err_alt(
             "output.fine_interval_h",
+            "numerics.dt_h",
             format!(
                 " = {}: not a multiple of numerics.dt_h = {} h",
                 num(o.fine_interval_h),
@@ -757,8 +776,9 @@ fn consistency(cx: &mut Cx, s: &Scenario) {
         );
     }
     if !cx.failed("output.interval_days") && !multiple(o.interval_days * 24.0) {
-        cx.err(
+        cx.err_alt(
             "output.interval_days",
+            "numerics.dt_h",
             format!(
                 " = {}: {} h is not a multiple of numerics.dt_h = {} h",
                 num(o.interval_days),
@@ -785,8 +805,9 @@ fn resources(cx: &mut Cx, s: &Scenario) {
     let gib = e.memory_bytes as f64 / GIB;
     if gib > limit {
         let arms = if s.output.control { 2 } else { 1 };
-        cx.err(
+        cx.err_alt(
             "numerics.max_memory_gib",
+            "tissue.voxel_um",
             format!(
                 " = {}: the scenario needs ≈ {gib:.1} GiB ({:.1e} voxels, {:.1e} agents at peak, × {arms} arm{}); limit {} GiB: use a larger voxel_um or a smaller domain_um",
                 num(limit),
@@ -798,8 +819,9 @@ fn resources(cx: &mut Cx, s: &Scenario) {
         );
     }
     if e.steps_upper_bound > s.numerics.max_steps {
-        cx.err(
+        cx.err_alt(
             "numerics.max_steps",
+            "numerics.dt_h",
             format!(
                 " = {}: the run needs up to {} steps (end day {} × 24 h ÷ dt_h {} h): use a larger dt_h or a shorter schedule, or raise max_steps",
                 s.numerics.max_steps,
@@ -808,5 +830,64 @@ fn resources(cx: &mut Cx, s: &Scenario) {
                 num(s.numerics.dt_h)
             ),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str) -> (Scenario, Vec<Pending>) {
+        let raw: RawFile = toml::from_str(text).unwrap();
+        resolve(&raw, "t")
+    }
+
+    #[test]
+    fn floor_sig_never_rounds_up() {
+        assert_eq!(floor_sig(0.32), "0.32");
+        assert_eq!(floor_sig(2.0 / 3.0), "0.666");
+        assert_eq!(floor_sig(633.333), "633");
+    }
+
+    #[test]
+    fn override_of_another_kind_starts_from_its_defaults() {
+        let (s, e) = run(
+            "[device]\nneedle_length_mm = 1.5\n[[schedule.override]]\nsession = 1\ndevice = { kind = \"roller\" }\n",
+        );
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(
+            s.schedule.overrides[0].device,
+            Device::defaults(DeviceKind::Roller)
+        );
+        assert_eq!(s.device.needle_length_mm, 1.5);
+    }
+
+    #[test]
+    fn same_kind_override_keeps_the_base_keys() {
+        let (s, e) = run(
+            "[device]\nneedle_length_mm = 1.5\n[[schedule.override]]\nsession = 2\ndevice = { channel_radius_um = 50 }\n",
+        );
+        assert!(e.is_empty(), "{e:?}");
+        let d = &s.schedule.overrides[0].device;
+        assert_eq!((d.needle_length_mm, d.channel_radius_um), (1.5, 50.0));
+    }
+
+    #[test]
+    fn generated_days_and_snapshots() {
+        let (s, e) = run(
+            "[schedule]\nsessions = 2\ninterval_days = 10\nstart_day = 5\nfollow_up_days = 40\n",
+        );
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(s.schedule.days, vec![5.0, 15.0]);
+        assert_eq!(s.output.metric_days_after_last, vec![30.0]);
+        assert_eq!(s.output.snapshot_days, vec![12.0, 45.0]);
+        assert_eq!(s.output.section_y_um, 950.0);
+    }
+
+    #[test]
+    fn errors_in_a_table_suppress_consistency_checks_on_it() {
+        let (_, e) = run("[tissue]\nvoxel_um = 500\ndomain_um = [100, 100]\n");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].key, "tissue.voxel_um");
     }
 }

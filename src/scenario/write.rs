@@ -32,10 +32,10 @@ fn row_comment(r: &Row, default: &str) -> String {
     let unit = if r.unit.is_empty() {
         String::new()
     } else {
-        format!("{}; ", r.unit)
+        format!(" {}", r.unit)
     };
     format!(
-        "{}; {unit}default {default}; allowed {}",
+        "{}; default {default}{unit}; allowed {}",
         r.help,
         r.allowed()
     )
@@ -105,7 +105,7 @@ pub fn template() -> String {
     for r in s.tissue.float_rows() {
         let from_site = ["epidermis_um", "papillary_um", "reticular_um"].contains(&r.key);
         let default = if from_site {
-            format!("from the site ({} for face_cheek)", f(r.value))
+            format!("from the site, face_cheek {}", f(r.value))
         } else {
             f(r.value)
         };
