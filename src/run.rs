@@ -83,6 +83,7 @@ pub fn run_arm(sim: &mut Simulation, progress: Progress, stop: &AtomicBool) -> A
             }
         }
     };
+    sim.sync_matrix();
     sample(sim, &mut rec, marks.get(&0).copied());
     while sim.tick < end {
         if stop.load(Ordering::Relaxed) {
@@ -101,6 +102,7 @@ pub fn run_arm(sim: &mut Simulation, progress: Progress, stop: &AtomicBool) -> A
         };
         // A session is a step boundary already; stop at the target.
         sim.advance_to(target);
+        sim.sync_matrix();
         sample(sim, &mut rec, marks.get(&target).copied());
         progress(sim.arm, sim.tick as f64 / end.max(1) as f64);
     }
@@ -150,8 +152,9 @@ pub fn run(s: &Scenario, progress: Progress, stop: &AtomicBool) -> RunOutput {
         .map(|d| last + d)
         .collect();
     let nsess = s.schedule.days.len().max(1) as f64;
-    let bleeding_per_cm2 =
-        treated.channels.iter().filter(|c| c.bleeding).count() as f64 / nsess / (g.area_mm2() * 0.01);
+    let bleeding_per_cm2 = treated.channels.iter().filter(|c| c.bleeding).count() as f64
+        / nsess
+        / (g.area_mm2() * 0.01);
     let baseline_cells = (g.papillary.cells_per_voxel * (g.z_ret - g.z_pap) as f64
         + g.reticular.cells_per_voxel * (g.nz - g.z_ret) as f64)
         * g.plane() as f64;

@@ -136,8 +136,15 @@ pub fn compute(regions: &[RegionRow], global: &[GlobalRow], inp: &MetricInputs) 
     let mut erythema = 0.0;
     let mut act_days = 0.0;
     for (k, &s) in inp.session_days.iter().enumerate() {
-        let e = inp.session_days.get(k + 1).copied().unwrap_or(f64::INFINITY);
-        let w: Vec<&&GlobalRow> = treated_g.iter().filter(|g| g.day >= s && g.day < e).collect();
+        let e = inp
+            .session_days
+            .get(k + 1)
+            .copied()
+            .unwrap_or(f64::INFINITY);
+        let w: Vec<&&GlobalRow> = treated_g
+            .iter()
+            .filter(|g| g.day >= s && g.day < e)
+            .collect();
         let peak = w
             .iter()
             .map(|g| g.neutrophils_papillary_rel)

@@ -1,4 +1,4 @@
 //! Observers: what a run records, and how it is stored.
-pub mod record;
 pub mod metrics;
+pub mod record;
 pub mod sample;

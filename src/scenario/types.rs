@@ -243,6 +243,11 @@ pub struct Numerics {
     /// Time step while the tissue is active, h; default 0.25; 0.01–1; k·dt ≤ 0.2 for every field
     /// and speed·dt ≤ half a voxel.
     pub dt_h: f64,
+    /// Interval of the slow processes, h: relative cell density ρ is recomputed and the matrix
+    /// pools are integrated (exactly, with the protease averaged over the interval) every
+    /// `slow_interval_h`; default 1; 0.01–24; a multiple of dt_h. Setting it to dt_h gives the
+    /// per-step order of the model specification.
+    pub slow_interval_h: f64,
     /// Allow the quiet fast-forward; default true.
     pub fast_forward: bool,
     /// Longest fast-forward step, h; default 24; dt_h–240.
@@ -469,7 +474,11 @@ impl Device {
                 DeviceKind::Stamp | DeviceKind::Roller => Pattern::Grid,
                 _ => Pattern::JitteredGrid,
             },
-            tilt_deg: if kind == DeviceKind::Roller { 15.0 } else { 0.0 },
+            tilt_deg: if kind == DeviceKind::Roller {
+                15.0
+            } else {
+                0.0
+            },
             roller_needles: 192.0,
             roller_width_mm: 20.0,
             roller_diameter_mm: 18.0,
@@ -519,6 +528,7 @@ impl Default for Numerics {
     fn default() -> Self {
         Numerics {
             dt_h: 0.25,
+            slow_interval_h: 1.0,
             fast_forward: true,
             max_dt_h: 24.0,
             max_memory_gib: 8.0,

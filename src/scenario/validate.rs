@@ -775,6 +775,18 @@ fn consistency(cx: &mut Cx, s: &Scenario) {
             ),
         );
     }
+    let slow = s.numerics.slow_interval_h;
+    if !cx.failed("numerics.slow_interval_h") && !multiple(slow) {
+        cx.err_alt(
+            "numerics.slow_interval_h",
+            "numerics.dt_h",
+            format!(
+                " = {}: not a multiple of numerics.dt_h = {} h",
+                num(slow),
+                num(dt)
+            ),
+        );
+    }
     if !cx.failed("output.interval_days") && !multiple(o.interval_days * 24.0) {
         cx.err_alt(
             "output.interval_days",

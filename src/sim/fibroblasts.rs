@@ -108,6 +108,12 @@ impl Default for Outcome {
     }
 }
 
+/// Constants of one agent pass.
+struct StepConsts {
+    e1: f64,
+    e2: f64,
+}
+
 /// Read-only inputs of the agent pass.
 pub struct AgentInputs<'a> {
     /// Grid.
@@ -199,13 +205,17 @@ impl Fibroblasts {
     /// result depends only on the inputs and its own stream, so the thread count does not matter.
     pub fn step(&self, inp: &AgentInputs, out: &mut Vec<Outcome>) {
         out.resize(self.len(), Outcome::default());
+        let k = StepConsts {
+            e1: (-inp.dt / inp.par.tau_p).exp(),
+            e2: (1.0 - (-2.0 * inp.dt / inp.par.tau_p).exp()).sqrt(),
+        };
         out.par_iter_mut()
             .with_min_len(256)
             .enumerate()
-            .for_each(|(i, o)| *o = self.step_one(i, inp));
+            .for_each(|(i, o)| *o = self.step_one(i, inp, &k));
     }
 
-    fn step_one(&self, i: usize, inp: &AgentInputs) -> Outcome {
+    fn step_one(&self, i: usize, inp: &AgentInputs, k: &StepConsts) -> Outcome {
         let g = inp.geom;
         let par = inp.par;
         let dt = inp.dt;
@@ -354,8 +364,7 @@ impl Fibroblasts {
         // Migration.
         let mut u = self.dir[i];
         let mut p = p0;
-        let speed_factor =
-            (1.0 - (c_tot - c_base) / (par.c_max - c_base)).clamp(par.v_min, 1.0);
+        let speed_factor = (1.0 - (c_tot - c_base) / (par.c_max - c_base)).clamp(par.v_min, 1.0);
         if inp.quiet {
             // Long-time limit of the persistent walk: Gaussian steps of variance 2 D dt per axis,
             // D = v² τ_p / 3.
@@ -372,8 +381,7 @@ impl Fibroblasts {
             } else {
                 (0.0, [0.0; 3])
             };
-            let e1 = (-dt / par.tau_p).exp();
-            let e2 = (1.0 - (-2.0 * dt / par.tau_p).exp()).sqrt();
+            let (e1, e2) = (k.e1, k.e2);
             let xi = rng.unit_vector();
             let mut v = [0.0; 3];
             for k in 0..3 {
@@ -469,14 +477,9 @@ pub fn cic_weights(g: &Geometry, p: [f64; 3]) -> Deposit {
     let fz = p[2] / h - 0.5;
     let (x0, y0, z0) = (fx.floor(), fy.floor(), fz.floor());
     let (tx, ty, tz) = (fx - x0, fy - y0, fz - z0);
-    let xs = [
-        (x0 as isize).rem_euclid(g.nx as isize) as usize,
-        (x0 as isize + 1).rem_euclid(g.nx as isize) as usize,
-    ];
-    let ys = [
-        (y0 as isize).rem_euclid(g.ny as isize) as usize,
-        (y0 as isize + 1).rem_euclid(g.ny as isize) as usize,
-    ];
+    let (nx, ny) = (g.nx as isize, g.ny as isize);
+    let xs = [wrap_small(x0 as isize, nx), wrap_small(x0 as isize + 1, nx)];
+    let ys = [wrap_small(y0 as isize, ny), wrap_small(y0 as isize + 1, ny)];
     let zc = |z: isize| -> usize { z.clamp(g.z_pap as isize, g.nz as isize - 1) as usize };
     let zs = [zc(z0 as isize), zc(z0 as isize + 1)];
     let wx = [1.0 - tx, tx];
@@ -496,6 +499,18 @@ pub fn cic_weights(g: &Geometry, p: [f64; 3]) -> Deposit {
     d
 }
 
+/// Wraps an index that lies within a few periods of [0, n) without an integer division.
+#[inline]
+pub fn wrap_small(mut i: isize, n: isize) -> usize {
+    while i < 0 {
+        i += n;
+    }
+    while i >= n {
+        i -= n;
+    }
+    i as usize
+}
+
 /// Trilinear interpolation of P and T at `p`, and of the central-difference gradient of P.
 pub fn sample_fields(g: &Geometry, pf: &[f32], tf: &[f32], p: [f64; 3]) -> (f64, f64, [f64; 3]) {
     let h = g.h;
@@ -507,8 +522,9 @@ pub fn sample_fields(g: &Geometry, pf: &[f32], tf: &[f32], p: [f64; 3]) -> (f64,
     let nx = g.nx as isize;
     let ny = g.ny as isize;
     let nz = g.nz as isize;
-    let wrapx = |x: isize| x.rem_euclid(nx) as usize;
-    let wrapy = |y: isize| y.rem_euclid(ny) as usize;
+    // Offsets stay within one period of the block: wrap by addition (no integer division).
+    let wrapx = |x: isize| wrap_small(x, nx);
+    let wrapy = |y: isize| wrap_small(y, ny);
     let clz = |z: isize| z.clamp(0, nz - 1) as usize;
     let (x0, y0, z0) = (x0 as isize, y0 as isize, z0 as isize);
     let mut pv = 0.0;

@@ -121,76 +121,87 @@ impl Fields {
     }
 
     /// One active step of length `par.dt`. `act` is the relative activated density A per voxel
-    /// at t_n (None when no cell is activated).
-    pub fn step(&mut self, g: &Geometry, par: &Params, act: Option<&[f32]>) {
+    /// at t_n (None when no cell is activated). `c_int` accumulates ∫C dt for the matrix.
+    pub fn step(&mut self, g: &Geometry, par: &Params, act: Option<&[f32]>, c_int: &mut [f32]) {
         let dt = par.dt;
         let plane = g.plane();
         let any_act = act.is_some();
-        // Sources at t_n, added before the solves.
-        let (spp, stp) = ((par.sig_p_plt * dt) as f32, (par.sig_t_plt * dt) as f32);
-        let (spm, stm, scm) = (
-            (par.sig_p_mac * dt) as f32,
-            (par.sig_t_mac * dt) as f32,
-            (par.sig_c_mac * dt) as f32,
-        );
-        let (spf, stf, scf) = (
-            (par.sig_p_fib * dt) as f32,
-            (par.sig_t_fib * dt) as f32,
-            (par.sig_c_fib * dt) as f32,
-        );
-        let live_sources = self.live[0] || any_act || self.plt.iter().any(|&b| b > 0.0);
-        if live_sources {
-            let zero = vec![];
-            let a: &[f32] = act.unwrap_or(&zero);
-            self.p
-                .par_chunks_mut(plane)
-                .zip(self.t.par_chunks_mut(plane))
-                .zip(self.c.par_chunks_mut(plane))
-                .enumerate()
-                .for_each(|(z, ((p, t), c))| {
-                    let off = z * plane;
-                    let b = &self.plt[off..off + plane];
-                    let m = &self.m[off..off + plane];
-                    for j in 0..plane {
-                        let av = if any_act { a[off + j] } else { 0.0 };
-                        p[j] += spp * b[j] + spm * m[j] + spf * av;
-                        t[j] += stp * b[j] + stm * m[j] + stf * av;
-                        c[j] += scm * m[j] + scf * av;
-                    }
-                });
-            self.live[1] = true;
-            self.live[2] = true;
-            self.live[3] = true;
-        }
-        // Exact reactions for M (from N, W at t_n), then N, W, B.
+        let src = |v: f64| (v * dt) as f32;
+        let (spp, stp) = (src(par.sig_p_plt), src(par.sig_t_plt));
+        let (spm, stm, scm) = (src(par.sig_p_mac), src(par.sig_t_mac), src(par.sig_c_mac));
+        let (spf, stf, scf) = (src(par.sig_p_fib), src(par.sig_t_fib), src(par.sig_c_fib));
         let r = Reaction::new(par, dt);
         let eplt = (-dt / par.tau_plt).exp() as f32;
-        let mut any_nwm = false;
-        {
-            let (n, w, m, plt) = (&mut self.n, &mut self.w, &mut self.m, &mut self.plt);
-            any_nwm |= n
-                .par_chunks_mut(plane)
-                .zip(w.par_chunks_mut(plane))
-                .zip(m.par_chunks_mut(plane))
-                .zip(plt.par_chunks_mut(plane))
-                .map(|(((n, w), m), b)| {
-                    let mut any = false;
-                    for j in 0..n.len() {
+        let dtf = dt as f32;
+        let reactions = self.live[0];
+        let signals = self.live[1] || self.live[2] || self.live[3];
+        let sources = reactions || any_act;
+        if !(reactions || signals || sources) {
+            return;
+        }
+        let zero = vec![0.0f32; 0];
+        let a: &[f32] = act.unwrap_or(&zero);
+        // One fused pass per plane: ∫C dt, sources from t_n (B, M, A), then the exact N, W, M
+        // and B reactions.
+        let any_nwm = self
+            .n
+            .par_chunks_mut(plane)
+            .zip(self.w.par_chunks_mut(plane))
+            .zip(self.m.par_chunks_mut(plane))
+            .zip(self.plt.par_chunks_mut(plane))
+            .zip(self.p.par_chunks_mut(plane))
+            .zip(self.t.par_chunks_mut(plane))
+            .zip(self.c.par_chunks_mut(plane))
+            .zip(c_int.par_chunks_mut(plane))
+            .enumerate()
+            .map(|(z, (((((((n, w), m), b), p), t), c), ci))| {
+                let off = z * plane;
+                if signals {
+                    for j in 0..plane {
+                        ci[j] += c[j] * dtf;
+                    }
+                }
+                if sources {
+                    let n = p.len();
+                    let (b, m) = (&b[..n], &m[..n]);
+                    if any_act {
+                        let a = &a[off..off + n];
+                        for j in 0..n {
+                            p[j] += spp * b[j] + spm * m[j] + spf * a[j];
+                            t[j] += stp * b[j] + stm * m[j] + stf * a[j];
+                            c[j] += scm * m[j] + scf * a[j];
+                        }
+                    } else {
+                        for j in 0..n {
+                            p[j] += spp * b[j] + spm * m[j];
+                            t[j] += stp * b[j] + stm * m[j];
+                            c[j] += scm * m[j];
+                        }
+                    }
+                }
+                let mut any = 0.0f32;
+                if reactions {
+                    let k = n.len();
+                    let (w, m, b) = (&mut w[..k], &mut m[..k], &mut b[..k]);
+                    for j in 0..k {
                         let (n0, w0) = (n[j], w[j]);
                         m[j] = flush(m[j] * r.em + r.mn * n0 + r.mw * w0);
                         n[j] = flush(n0 * r.en + r.nw * w0);
                         w[j] = flush(w0 * r.ew);
                         b[j] = flush(b[j] * eplt);
-                        any |= m[j] != 0.0 || n[j] != 0.0 || w[j] != 0.0;
+                        // All values are ≥ 0: a sum is non-zero iff any term is (branch-free).
+                        any += m[j] + n[j] + w[j] + b[j];
                     }
-                    any
-                })
-                .reduce(|| false, |a, b| a || b);
+                }
+                any > 0.0
+            })
+            .reduce(|| false, |x, y| x || y);
+        if sources {
+            self.live[1] = true;
+            self.live[2] = true;
+            self.live[3] = true;
         }
-        if any_nwm {
-            self.live[0] = true;
-        }
-        // Implicit diffusion (with decay for P, T, C).
+        self.live[0] = any_nwm;
         let Fields {
             m,
             p,
@@ -204,7 +215,7 @@ impl Fields {
             live,
             ..
         } = self;
-        if live[0] {
+        if reactions {
             solver_m.step(m, scratch);
         }
         if live[1] {
@@ -216,9 +227,17 @@ impl Fields {
         if live[3] {
             solver_c.step(c, scratch);
         }
-        if !any_nwm {
-            live[0] = m.iter().any(|&v| v != 0.0);
+        if !any_nwm && !any_act {
+            // No source left: a signal field that has decayed to zero stays zero.
+            live[1] = p.iter().any(|&v| v != 0.0);
+            live[2] = t.iter().any(|&v| v != 0.0);
+            live[3] = c.iter().any(|&v| v != 0.0);
         }
+    }
+
+    /// Number of diffusing fields currently solved.
+    pub fn live_count(&self) -> u64 {
+        self.live.iter().filter(|&&l| l).count() as u64
     }
 
     /// Long quiet step: N and W decay exactly; the diffusing fields are below threshold and set

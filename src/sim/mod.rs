@@ -111,6 +111,14 @@ pub struct Simulation {
     counts: Vec<f32>,
     act: Vec<f32>,
     outcomes: Vec<Outcome>,
+    /// ∫C dt since the last matrix update (ng/mL·h).
+    c_int: Vec<f32>,
+    c_int_live: bool,
+    /// Hours since the last matrix update.
+    pending_h: f64,
+    /// Ticks between updates of ρ and the matrix.
+    slow_ticks: u64,
+    density_stale: bool,
     /// Neo collagen deposited in the last step (I, III), µg.
     pub last_deposit_ug: [f64; 2],
     inflammation_peak: [f64; 3],
@@ -173,6 +181,13 @@ impl Simulation {
             counts: vec![0.0; n],
             act: vec![0.0; n],
             outcomes: Vec::new(),
+            c_int: vec![0.0; n],
+            c_int_live: false,
+            pending_h: 0.0,
+            slow_ticks: ((scenario.numerics.slow_interval_h / scenario.numerics.dt_h).round()
+                as u64)
+                .max(1),
+            density_stale: true,
             last_deposit_ug: [0.0; 2],
             inflammation_peak: [0.0; 3],
         }
@@ -217,14 +232,21 @@ impl Simulation {
         if self.next_session < self.session_ticks.len()
             && self.session_ticks[self.next_session] <= self.tick
         {
+            self.sync_matrix();
             self.apply_session(self.next_session);
             self.next_session += 1;
+            self.density_stale = true;
         }
         lap(0, &mut self.work);
-        // 2. ρ from positions at t_n.
-        self.compute_density();
-        lap(1, &mut self.work);
         let quiet = self.scenario.numerics.fast_forward && self.is_quiet();
+        // 2. ρ from positions at t_n, on the slow clock (the matrix is brought up to date with
+        //    the ρ it was integrating under before ρ changes).
+        if quiet || self.density_stale || self.tick % self.slow_ticks == 0 {
+            self.sync_matrix();
+            self.compute_density();
+            self.density_stale = false;
+        }
+        lap(1, &mut self.work);
         let mut ticks = 1u64;
         if quiet {
             let max_ticks = ((self.scenario.numerics.max_dt_h / self.par.dt).floor() as u64).max(1);
@@ -233,7 +255,10 @@ impl Simulation {
                 .get(self.next_session)
                 .copied()
                 .unwrap_or(u64::MAX);
-            ticks = max_ticks.min(limit - self.tick).min(next_s.saturating_sub(self.tick)).max(1);
+            ticks = max_ticks
+                .min(limit - self.tick)
+                .min(next_s.saturating_sub(self.tick))
+                .max(1);
         }
         let dt = ticks as f64 * self.par.dt;
         // 3. Fields.
@@ -241,9 +266,14 @@ impl Simulation {
             self.fields.quiet_step(&self.par, dt);
         } else {
             let act = self.activated_density();
-            self.fields
-                .step(&self.geom, &self.par, act.then_some(&self.act[..]));
-            self.work.voxel_field_updates += 4 * self.geom.voxels() as u64;
+            self.fields.step(
+                &self.geom,
+                &self.par,
+                act.then_some(&self.act[..]),
+                &mut self.c_int,
+            );
+            self.c_int_live = true;
+            self.work.voxel_field_updates += self.fields.live_count() * self.geom.voxels() as u64;
         }
         lap(2, &mut self.work);
         // 4. Agents.
@@ -269,14 +299,10 @@ impl Simulation {
         lap(3, &mut self.work);
         // 5. Apply outcomes, deposits, matrix.
         self.apply_outcomes();
-        self.matrix.update(
-            &self.geom,
-            &self.par,
-            &self.fields.c,
-            &self.rho_num,
-            &self.rho_den,
-            dt,
-        );
+        self.pending_h += dt;
+        if quiet {
+            self.sync_matrix();
+        }
         lap(4, &mut self.work);
         // 6. Epidermis.
         self.update_epidermis(dt);
@@ -289,6 +315,29 @@ impl Simulation {
         } else {
             self.work.active_steps += 1;
         }
+    }
+
+    /// Integrates the matrix over the time since its last update (with the ρ and protease of
+    /// that span) and applies the deposits accumulated meanwhile. Called on the slow clock,
+    /// before a session and before sampling.
+    pub fn sync_matrix(&mut self) {
+        if self.pending_h <= 0.0 {
+            return;
+        }
+        let c_int = self.c_int_live.then_some(&self.c_int[..]);
+        self.matrix.update(
+            &self.geom,
+            &self.par,
+            c_int,
+            &self.rho_num,
+            &self.rho_den,
+            self.pending_h,
+        );
+        if self.c_int_live {
+            self.c_int.iter_mut().for_each(|v| *v = 0.0);
+            self.c_int_live = false;
+        }
+        self.pending_h = 0.0;
     }
 
     fn compute_density(&mut self) {
@@ -538,7 +587,9 @@ fn density_normalisation(
     let mut out = vec![0.0f32; n];
     for z in g.z_pap..g.nz {
         let b = g.baseline(g.layer_of_z(z)).cells_per_voxel as f32;
-        input[z * plane..(z + 1) * plane].iter_mut().for_each(|v| *v = b);
+        input[z * plane..(z + 1) * plane]
+            .iter_mut()
+            .for_each(|v| *v = b);
     }
     sm.smooth(&input, &mut out, scratch);
     let den: Vec<f64> = (0..g.nz)
@@ -555,7 +606,9 @@ fn density_normalisation(
     let period = 2 * reach + 1;
     for r in 0..period {
         input.iter_mut().for_each(|v| *v = 0.0);
-        let zs: Vec<usize> = (g.z_pap..g.nz).filter(|z| (z - g.z_pap) % period == r).collect();
+        let zs: Vec<usize> = (g.z_pap..g.nz)
+            .filter(|z| (z - g.z_pap) % period == r)
+            .collect();
         if zs.is_empty() {
             continue;
         }

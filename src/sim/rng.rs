@@ -87,10 +87,16 @@ impl Stream {
     /// A uniformly distributed unit vector.
     #[inline]
     pub fn unit_vector(&mut self) -> [f64; 3] {
-        let z = 2.0 * self.uniform() - 1.0;
-        let phi = std::f64::consts::TAU * self.uniform();
-        let s = (1.0 - z * z).max(0.0).sqrt();
-        [s * phi.cos(), s * phi.sin(), z]
+        // Marsaglia (1972): a point uniform in the unit disk mapped onto the sphere; no trig.
+        loop {
+            let a = 2.0 * self.uniform() - 1.0;
+            let b = 2.0 * self.uniform() - 1.0;
+            let s = a * a + b * b;
+            if s < 1.0 && s > 0.0 {
+                let r = 2.0 * (1.0 - s).sqrt();
+                return [a * r, b * r, 1.0 - 2.0 * s];
+            }
+        }
     }
 }
 

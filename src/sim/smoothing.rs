@@ -180,8 +180,15 @@ impl GaussianSmoother {
     fn smooth_x(&self, src: &[f32], dst: &mut [f32], pad: &mut [f32]) {
         let nx = self.nx;
         let r = self.kxy.len() - 1;
-        for (k, p) in pad.iter_mut().enumerate() {
-            *p = src[(k as isize - r as isize).rem_euclid(nx as isize) as usize];
+        // Wrapped copy without integer division in the loop: start at the periodic image of
+        // −r and step through the row, resetting at its end.
+        let mut s = (nx - r % nx) % nx;
+        for p in pad.iter_mut() {
+            *p = src[s];
+            s += 1;
+            if s == nx {
+                s = 0;
+            }
         }
         let w0 = self.kxy[0];
         for (d, &c) in dst.iter_mut().zip(&pad[r..r + nx]) {
@@ -200,7 +207,16 @@ impl GaussianSmoother {
     fn smooth_y(&self, src: &[f32], dst: &mut [f32]) {
         let (nx, ny) = (self.nx, self.ny);
         let row = |y: isize| {
-            let y = y.rem_euclid(ny as isize) as usize;
+            // Kernel offsets reach at most one period past either end, and usually far less:
+            // wrap by addition rather than an integer division per row.
+            let mut y = y;
+            while y < 0 {
+                y += ny as isize;
+            }
+            while y >= ny as isize {
+                y -= ny as isize;
+            }
+            let y = y as usize;
             &src[y * nx..(y + 1) * nx]
         };
         let w0 = self.kxy[0];

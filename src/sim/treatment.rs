@@ -13,8 +13,8 @@
 //! deeper than h_E + margin bleeds: fibrin = max(fibrin, φ) and a platelet release
 //! B = φ·e^(−(t − t_s)/τ_plt) in its dermal part.
 
-use crate::sim::rng::{Purpose, chacha};
 use crate::scenario::{Device, DeviceKind, Pattern};
+use crate::sim::rng::{Purpose, chacha};
 use crate::sim::tissue::Geometry;
 use rand::RngExt;
 
@@ -61,7 +61,11 @@ impl Channel {
             return (w[0] * w[0] + w[1] * w[1] + w[2] * w[2]).sqrt();
         }
         let lam_c = lam.max(0.0);
-        let q = [v[0] - lam_c * a[0], v[1] - lam_c * a[1], v[2] - lam_c * a[2]];
+        let q = [
+            v[0] - lam_c * a[0],
+            v[1] - lam_c * a[1],
+            v[2] - lam_c * a[2],
+        ];
         let radial = (q[0] * q[0] + q[1] * q[1] + q[2] * q[2]).sqrt();
         let r = self.r0 * (1.0 - lam_c);
         let cos_half = len / (len2 + self.r0 * self.r0).sqrt();
@@ -121,10 +125,7 @@ pub fn place_channels(
                 }
             }
             Pattern::Grid => {
-                let (ox, oy) = (
-                    rng.random::<f64>() * geom.h,
-                    rng.random::<f64>() * geom.h,
-                );
+                let (ox, oy) = (rng.random::<f64>() * geom.h, rng.random::<f64>() * geom.h);
                 for j in 0..ny {
                     for i in 0..nx {
                         out.push((
@@ -332,7 +333,10 @@ mod tests {
         let d = density_per_cm2(&c, &g);
         // 250/cm² → pitch 632 µm → 3 × 3 in 1900 µm → 249.3 /cm².
         assert!((d - 249.3).abs() < 1.0, "{d}");
-        assert!(c.iter().all(|c| c.bleeding && (c.depth() - 500.0).abs() < 1e-9));
+        assert!(
+            c.iter()
+                .all(|c| c.bleeding && (c.depth() - 500.0).abs() < 1e-9)
+        );
     }
 
     #[test]
@@ -350,7 +354,13 @@ mod tests {
         assert!(c.distance([100.0, 100.0, 600.0], 1000.0, 1000.0) > 99.0);
         assert!(c.distance([300.0, 100.0, 10.0], 1000.0, 1000.0) > 100.0);
         // Periodic image: a point across the wrap is close.
-        assert!(c.distance([1090.0 - 1000.0 + 1000.0 - 10.0, 100.0, 10.0], 1000.0, 1000.0) > 0.0);
+        assert!(
+            c.distance(
+                [1090.0 - 1000.0 + 1000.0 - 10.0, 100.0, 10.0],
+                1000.0,
+                1000.0
+            ) > 0.0
+        );
     }
 
     #[test]
