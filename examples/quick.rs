@@ -9,6 +9,9 @@ fn main() {
     if let Some(d) = get(1) {
         s.schedule.follow_up_days = d;
         s.output.metric_days_after_last.retain(|m| *m <= d);
+        if s.output.metric_days_after_last.is_empty() {
+            s.output.metric_days_after_last = vec![d];
+        }
     }
     if let Some(l) = get(2) {
         s.tissue.domain_um = [l, l];
@@ -17,6 +20,9 @@ fn main() {
     if let Some(n) = get(3) {
         let n = n as usize;
         s.schedule.days.truncate(n);
+    }
+    if let Some(l) = get(4) {
+        s.device.needle_length_mm = l;
     }
     let t0 = std::time::Instant::now();
     let stop = AtomicBool::new(false);

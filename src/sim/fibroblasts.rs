@@ -25,7 +25,8 @@ pub enum CellState {
     Myofibroblast = 2,
 }
 
-/// Struct-of-arrays storage, kept in increasing id order.
+/// Struct-of-arrays storage. Cells are kept sorted by voxel, then id (see
+/// [`Fibroblasts::sort_by_voxel`]); daughters are appended in parent order until the next sort.
 #[derive(Debug, Clone, Default)]
 pub struct Fibroblasts {
     /// Stable ids.
@@ -190,6 +191,31 @@ impl Fibroblasts {
             }
         }
         f
+    }
+
+    /// Reorders the cells by voxel (then id), so that neighbours in memory are neighbours in
+    /// space and the agent pass reads the fields with few cache misses. The order is a pure
+    /// function of positions and ids, so results stay independent of the thread count.
+    pub fn sort_by_voxel(&mut self, g: &Geometry) {
+        let mut keys: Vec<(usize, u64, usize)> = (0..self.len())
+            .map(|i| (g.voxel_of(self.pos[i]), self.id[i], i))
+            .collect();
+        if keys.windows(2).all(|w| (w[0].0, w[0].1) <= (w[1].0, w[1].1)) {
+            return;
+        }
+        keys.sort_unstable();
+        let perm: Vec<usize> = keys.iter().map(|k| k.2).collect();
+        fn apply<T: Copy>(v: &mut Vec<T>, perm: &[usize]) {
+            let old = std::mem::take(v);
+            v.extend(perm.iter().map(|&i| old[i]));
+        }
+        apply(&mut self.id, &perm);
+        apply(&mut self.pos, &perm);
+        apply(&mut self.dir, &perm);
+        apply(&mut self.state, &perm);
+        apply(&mut self.tau, &perm);
+        apply(&mut self.tau_q, &perm);
+        apply(&mut self.home, &perm);
     }
 
     /// Counts per state.

@@ -341,6 +341,7 @@ impl Simulation {
     }
 
     fn compute_density(&mut self) {
+        self.cells.sort_by_voxel(&self.geom);
         self.counts.iter_mut().for_each(|c| *c = 0.0);
         for p in &self.cells.pos {
             let i = self.geom.voxel_of(*p);

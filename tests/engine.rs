@@ -1,0 +1,203 @@
+//! Engine checks on reduced blocks: determinism across thread counts, seeds, homeostasis,
+//! the phase order and depth ordering of MODEL.md section 8, conservation and bounds, the
+//! fast-forward's agreement with full stepping, and the persistent random walk.
+
+use fibrosim::observe::record::{GlobalRow, RunRecord, to_csv};
+use fibrosim::run;
+use fibrosim::scenario::Scenario;
+use fibrosim::sim::{Arm, Simulation};
+use std::sync::atomic::AtomicBool;
+
+/// A 400 × 400 µm face block with one 1.0 mm pen session.
+fn small(follow_up: f64) -> Scenario {
+    let mut s = Scenario::default();
+    s.name = "small".into();
+    s.tissue.domain_um = [400.0, 400.0];
+    s.output.section_y_um = 200.0;
+    s.schedule.days = vec![0.0];
+    s.schedule.follow_up_days = follow_up;
+    s.output.metric_days_after_last = vec![follow_up];
+    s.output.snapshot_days = vec![follow_up];
+    s
+}
+
+fn run_quiet(s: &Scenario) -> RunRecord {
+    let stop = AtomicBool::new(false);
+    run::run(s, &|_, _| {}, &stop).record
+}
+
+fn files(r: &RunRecord) -> Vec<Vec<u8>> {
+    vec![
+        to_csv(&r.regions),
+        to_csv(&r.global),
+        to_csv(&r.profiles),
+        to_csv(&r.sections),
+        to_csv(&r.channels),
+        serde_json::to_vec(&r.summary).unwrap(),
+    ]
+}
+
+fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+#[test]
+fn identical_output_at_any_thread_count() {
+    let s = small(6.0);
+    let a = in_pool(1, || run_quiet(&s));
+    let b = in_pool(2, || run_quiet(&s));
+    let c = in_pool(3, || run_quiet(&s));
+    assert!(a.summary.complete);
+    assert_eq!(files(&a), files(&b), "1 vs 2 threads");
+    assert_eq!(files(&a), files(&c), "1 vs 3 threads");
+}
+
+#[test]
+fn seeds_change_channels_and_trajectories() {
+    let s = small(2.0);
+    let mut t = s.clone();
+    t.seed = s.seed + 1;
+    let a = run_quiet(&s);
+    let b = run_quiet(&t);
+    assert_ne!(to_csv(&a.channels), to_csv(&b.channels));
+    assert_ne!(to_csv(&a.global), to_csv(&b.global));
+}
+
+fn treated(rows: &[GlobalRow]) -> Vec<&GlobalRow> {
+    rows.iter().filter(|g| g.arm == "treated").collect()
+}
+
+fn peak_day(rows: &[&GlobalRow], f: impl Fn(&GlobalRow) -> f64) -> f64 {
+    rows.iter()
+        .fold((f64::NEG_INFINITY, 0.0), |best, g| {
+            let v = f(g);
+            if v > best.0 { (v, g.day) } else { best }
+        })
+        .1
+}
+
+#[test]
+fn untreated_tissue_keeps_density_and_follows_the_age_drift() {
+    let mut s = small(365.0);
+    s.schedule.days.clear();
+    s.output.control = false;
+    let mut sim = Simulation::new(&s, Arm::Control);
+    let g0 = sim.geom.clone();
+    let c0: f64 = (0..g0.voxels()).map(|i| sim.matrix.collagen(i)).sum();
+    let n0 = sim.cells.len() as f64;
+    let end = sim.tick_of_day(365.0);
+    sim.advance_to(end);
+    sim.sync_matrix();
+    let c1: f64 = (0..g0.voxels()).map(|i| sim.matrix.collagen(i)).sum();
+    // Native collagen: dc/dt = (k − d) c0 ρ − k c with ρ ≈ 1 ⇒
+    // c(t)/c0 = (k − d)/k + (d/k) e^{−kt}.
+    let k = std::f64::consts::LN_2 / 15.0;
+    let d = 0.01;
+    let expected = (k - d) / k + d / k * (-k).exp();
+    let ratio = c1 / c0;
+    assert!(
+        (ratio / expected - 1.0).abs() < 0.005,
+        "collagen {ratio} vs drift {expected}"
+    );
+    let n1 = sim.cells.len() as f64;
+    assert!((n1 / n0 - 1.0).abs() < 0.03, "cells {n0} → {n1}");
+    assert!(sim.work.quiet_steps > 300, "untreated tissue should fast-forward");
+}
+
+#[test]
+fn phase_order_after_one_session() {
+    let s = small(30.0);
+    let r = run_quiet(&s);
+    let g = treated(&r.global);
+    let n_peak = peak_day(&g, |r| r.neutrophils_rel);
+    let a_peak = peak_day(&g, |r| r.activated_cells as f64);
+    let d3 = peak_day(&g, |r| r.neo_col3_deposition_ug_per_mm2_day);
+    let d1 = peak_day(&g, |r| r.neo_col1_deposition_ug_per_mm2_day);
+    assert!((1.0..=3.0).contains(&n_peak), "N peak day {n_peak}");
+    assert!((3.0..=10.0).contains(&a_peak), "activated peak day {a_peak}");
+    assert!(d3 < d1, "neo col III rate peak {d3} should precede col I's {d1}");
+    let open0 = g.iter().map(|r| r.open_channel_area_fraction).fold(0.0, f64::max);
+    let open1 = g
+        .iter()
+        .find(|r| r.day >= 1.0)
+        .unwrap()
+        .open_channel_area_fraction;
+    assert!(open0 > 0.0 && open1 < 0.01 * open0, "barrier {open0} → {open1}");
+    // After the session the tissue returns to quiescence.
+    let last = g.last().unwrap();
+    assert!(
+        last.activated_cells * 20 < g.iter().map(|r| r.activated_cells).max().unwrap(),
+        "activation did not resolve"
+    );
+}
+
+#[test]
+fn neo_collagen_deepens_with_needle_length() {
+    let mut centroids = Vec::new();
+    for len in [0.5, 1.0, 2.0] {
+        let mut s = small(20.0);
+        s.device.needle_length_mm = len;
+        let r = run_quiet(&s);
+        let m = r.summary.metrics.unwrap();
+        let depth = len * 1000.0 * s.device.penetration_fraction;
+        let c = m.neo_collagen_depth_centroid_um;
+        // Within channel depth + one signalling length √(D_T/k_T) ≈ 416 µm.
+        assert!(c < depth + 416.0, "centroid {c} for depth {depth}");
+        centroids.push(c);
+    }
+    assert!(
+        centroids.windows(2).all(|w| w[1] > w[0]),
+        "centroids not increasing: {centroids:?}"
+    );
+}
+
+#[test]
+fn state_stays_finite_non_negative_and_inside_the_dermis() {
+    let s = small(8.0);
+    let mut sim = Simulation::new(&s, Arm::Treated);
+    let g = sim.geom.clone();
+    for day in 1..=8 {
+        sim.advance_to(sim.tick_of_day(day as f64));
+        sim.sync_matrix();
+        let m = &sim.matrix;
+        for pool in [&m.col1, &m.col3, &m.el, &m.n1, &m.n3, &m.ne, &m.fibrin] {
+            assert!(pool.iter().all(|v| v.is_finite() && *v >= 0.0));
+        }
+        let f = &sim.fields;
+        for fld in [&f.n, &f.w, &f.m, &f.p, &f.t, &f.c, &f.plt] {
+            assert!(fld.iter().all(|v| v.is_finite() && *v >= 0.0));
+        }
+        for p in &sim.cells.pos {
+            assert!(p[0] >= 0.0 && p[0] < g.lx() && p[1] >= 0.0 && p[1] < g.ly());
+            assert!(p[2] >= g.dermis_top() && p[2] < g.lz(), "cell at depth {}", p[2]);
+        }
+    }
+}
+
+#[test]
+fn fast_forward_agrees_with_full_stepping() {
+    // MODEL.md section 6: collagen metrics within 0.2 % over 4 seeds.
+    let mut diffs = Vec::new();
+    for seed in 1..=4 {
+        let mut s = small(60.0);
+        s.seed = seed;
+        s.output.metric_days_after_last = vec![60.0];
+        let a = run_quiet(&s);
+        s.numerics.fast_forward = false;
+        let b = run_quiet(&s);
+        let tot = |r: &RunRecord| {
+            r.regions
+                .iter()
+                .find(|x| x.arm == "treated" && x.region == "dermis" && (x.day - 60.0).abs() < 1e-9)
+                .unwrap()
+                .collagen_total_ug_per_mm3
+        };
+        diffs.push(tot(&a) / tot(&b) - 1.0);
+    }
+    let mean = diffs.iter().sum::<f64>() / diffs.len() as f64;
+    assert!(mean.abs() < 0.002, "fast-forward bias {mean} ({diffs:?})");
+}
