@@ -1,4 +1,6 @@
 //! fibrosim: skin remodelling after microneedling.
+pub mod app;
+pub mod cli;
 pub mod fsutil;
 pub mod observe;
 pub mod plot;
