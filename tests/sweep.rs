@@ -471,3 +471,19 @@ fn aggregate_statistics_match_hand_computation() {
     assert!((get("sd") - sd).abs() <= 1e-12 * sd.max(1.0));
     assert!((get("ci95") - ci).abs() <= 1e-12 * ci.max(1.0));
 }
+
+#[test]
+fn shipped_sweeps_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sweeps");
+    for (file, runs) in [
+        ("needle-depth.toml", 15),
+        ("interval.toml", 15),
+        ("sessions.toml", 18),
+        ("depth-x-interval.toml", 36),
+    ] {
+        let s = load_sweep(&dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(s.runs().len(), runs, "{file}");
+        assert_eq!(s.replicates, 3, "{file}");
+        assert!(s.describe().contains(&format!("{runs} runs")), "{file}");
+    }
+}

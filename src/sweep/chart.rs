@@ -21,8 +21,10 @@ use crate::fsutil::write_atomic;
 #[allow(unused_imports)] // `style` imports these from its parent
 use crate::plot::{Chart, DrawCtx, PlotError};
 
+// The plot module keeps `style` private; compiling the same file here shares the look without
+// editing it. If `plot` ever exports `style`, replace this with `use crate::plot::style`.
 #[path = "../plot/style.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 mod style;
 use style::*;
 
@@ -89,12 +91,19 @@ fn short_key(key: &str) -> &str {
     key.rsplit('.').next().unwrap_or(key)
 }
 
+/// Draws one chart as SVG.
+type SvgDraw<'a> =
+    dyn for<'b> Fn(&DrawingArea<SVGBackend<'b>, Shift>) -> Result<(), PlotError> + 'a;
+/// Draws one chart as pixels.
+type PngDraw<'a> =
+    dyn for<'b> Fn(&DrawingArea<BitMapBackend<'b>, Shift>) -> Result<(), PlotError> + 'a;
+
 /// Renders `draw` to `<stem>.svg` and `<stem>.png` in `dir`.
 fn write_both(
     dir: &Path,
     stem: &str,
-    draw: &dyn Fn(&DrawingArea<SVGBackend, Shift>) -> Result<(), PlotError>,
-    draw_px: &dyn Fn(&DrawingArea<BitMapBackend, Shift>) -> Result<(), PlotError>,
+    draw: &SvgDraw,
+    draw_px: &PngDraw,
 ) -> Result<Vec<PathBuf>, SweepError> {
     let cerr = |p: &Path, e: PlotError| SweepError::Chart {
         path: p.to_path_buf(),
@@ -125,6 +134,9 @@ fn write_both(
     Ok(vec![svg_path, png_path])
 }
 
+/// Legend text, colour and points (x, mean, 95 % CI half-width) of one line.
+type Line = (String, RGBColor, Vec<(f64, f64, f64)>);
+
 /// Data of one dose–response chart.
 struct Dose {
     title: String,
@@ -132,8 +144,8 @@ struct Dose {
     y_desc: String,
     /// Tick labels of a categorical x axis (None: numeric).
     labels: Option<Vec<String>>,
-    /// (legend text, colour, points (x, mean, ci95)).
-    lines: Vec<(String, RGBColor, Vec<(f64, f64, f64)>)>,
+    /// One line per value of the second axis.
+    lines: Vec<Line>,
 }
 
 fn draw_dose<DB: DrawingBackend>(d: &Dose, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {

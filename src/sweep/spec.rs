@@ -298,9 +298,9 @@ fn toml_issue(cx: &Ctx, e: &toml::de::Error) -> SweepIssue {
     if let Some(rest) = msg.strip_prefix("unknown field `") {
         let name = rest.split('`').next().unwrap_or("");
         let valid: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
-        let set: &[&str] = if valid.iter().any(|v| *v == "from") {
+        let set: &[&str] = if valid.contains(&"from") {
             &RANGE_KEYS
-        } else if valid.iter().any(|v| *v == "values") {
+        } else if valid.contains(&"values") {
             &AXIS_KEYS
         } else {
             &TOP_KEYS
