@@ -140,7 +140,7 @@ impl Sweep {
             .map(|a| format!("{} ({} values)", a.key, a.values.len()))
             .collect();
         format!(
-            "sweep `{}`: {} point{} ({} of {}) × {} replicate{} = {} run{}; estimated {} of CPU time, about {} on {} thread{} (calibrated at {} s per voxel-step and {} s per cell-step)",
+            "sweep `{}`: {} point{} ({} of {}) × {} replicate{} = {} run{}; estimated {} of CPU time, about {} on {} thread{} (calibrated at {:e} s per voxel-step and {:e} s per cell-step)",
             self.name,
             self.points,
             plural(self.points),
