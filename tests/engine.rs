@@ -10,8 +10,10 @@ use std::sync::atomic::AtomicBool;
 
 /// A 400 × 400 µm face block with one 1.0 mm pen session.
 fn small(follow_up: f64) -> Scenario {
-    let mut s = Scenario::default();
-    s.name = "small".into();
+    let mut s = Scenario {
+        name: "small".into(),
+        ..Default::default()
+    };
     s.tissue.domain_um = [400.0, 400.0];
     s.output.section_y_um = 200.0;
     s.schedule.days = vec![0.0];
@@ -105,7 +107,10 @@ fn untreated_tissue_keeps_density_and_follows_the_age_drift() {
     );
     let n1 = sim.cells.len() as f64;
     assert!((n1 / n0 - 1.0).abs() < 0.03, "cells {n0} → {n1}");
-    assert!(sim.work.quiet_steps > 300, "untreated tissue should fast-forward");
+    assert!(
+        sim.work.quiet_steps > 300,
+        "untreated tissue should fast-forward"
+    );
 }
 
 #[test]
@@ -118,15 +123,27 @@ fn phase_order_after_one_session() {
     let d3 = peak_day(&g, |r| r.neo_col3_deposition_ug_per_mm2_day);
     let d1 = peak_day(&g, |r| r.neo_col1_deposition_ug_per_mm2_day);
     assert!((1.0..=3.0).contains(&n_peak), "N peak day {n_peak}");
-    assert!((3.0..=10.0).contains(&a_peak), "activated peak day {a_peak}");
-    assert!(d3 < d1, "neo col III rate peak {d3} should precede col I's {d1}");
-    let open0 = g.iter().map(|r| r.open_channel_area_fraction).fold(0.0, f64::max);
+    assert!(
+        (3.0..=10.0).contains(&a_peak),
+        "activated peak day {a_peak}"
+    );
+    assert!(
+        d3 < d1,
+        "neo col III rate peak {d3} should precede col I's {d1}"
+    );
+    let open0 = g
+        .iter()
+        .map(|r| r.open_channel_area_fraction)
+        .fold(0.0, f64::max);
     let open1 = g
         .iter()
         .find(|r| r.day >= 1.0)
         .unwrap()
         .open_channel_area_fraction;
-    assert!(open0 > 0.0 && open1 < 0.01 * open0, "barrier {open0} → {open1}");
+    assert!(
+        open0 > 0.0 && open1 < 0.01 * open0,
+        "barrier {open0} → {open1}"
+    );
     // After the session the tissue returns to quiescence.
     let last = g.last().unwrap();
     assert!(
@@ -173,7 +190,11 @@ fn state_stays_finite_non_negative_and_inside_the_dermis() {
         }
         for p in &sim.cells.pos {
             assert!(p[0] >= 0.0 && p[0] < g.lx() && p[1] >= 0.0 && p[1] < g.ly());
-            assert!(p[2] >= g.dermis_top() && p[2] < g.lz(), "cell at depth {}", p[2]);
+            assert!(
+                p[2] >= g.dermis_top() && p[2] < g.lz(),
+                "cell at depth {}",
+                p[2]
+            );
         }
     }
 }

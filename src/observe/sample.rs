@@ -92,11 +92,11 @@ fn region_row(
     let mut cells = [0u64; 3];
     let mut base_cells = 0.0;
     for (z, ps) in sums.iter().enumerate().take(d1).skip(d0) {
-        for k in 0..NSUM {
-            s[k] += ps.s[k];
+        for (a, b) in s.iter_mut().zip(&ps.s) {
+            *a += b;
         }
-        for k in 0..3 {
-            cells[k] += ps.cells[k];
+        for (a, b) in cells.iter_mut().zip(&ps.cells) {
+            *a += b;
         }
         base_cells += g.baseline(g.layer_of_z(z)).cells_per_voxel * g.plane() as f64;
     }
@@ -160,8 +160,8 @@ pub fn global(sim: &Simulation) -> GlobalRow {
     let (mut pmax, mut tmax) = (0.0f64, 0.0f64);
     let mut npap = 0.0;
     for (z, ps) in sums.iter().enumerate().skip(g.z_pap) {
-        for k in 0..NSUM {
-            s[k] += ps.s[k];
+        for (a, b) in s.iter_mut().zip(&ps.s) {
+            *a += b;
         }
         pmax = pmax.max(ps.pmax);
         tmax = tmax.max(ps.tmax);

@@ -259,7 +259,7 @@ pub struct Numerics {
 }
 
 /// Model parameters (`[model.*]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Model {
     /// Innate immune response.
     pub immune: Immune,
@@ -638,18 +638,6 @@ impl Default for Epidermis {
             relaxation_days: 7.0,
             thickening_gain: 1.0,
             barrier_tau_h: 4.0,
-        }
-    }
-}
-
-impl Default for Model {
-    fn default() -> Self {
-        Model {
-            immune: Immune::default(),
-            signals: Signals::default(),
-            matrix: Matrix::default(),
-            fibroblasts: Fibroblasts::default(),
-            epidermis: Epidermis::default(),
         }
     }
 }

@@ -200,7 +200,10 @@ impl Fibroblasts {
         let mut keys: Vec<(usize, u64, usize)> = (0..self.len())
             .map(|i| (g.voxel_of(self.pos[i]), self.id[i], i))
             .collect();
-        if keys.windows(2).all(|w| (w[0].0, w[0].1) <= (w[1].0, w[1].1)) {
+        if keys
+            .windows(2)
+            .all(|w| (w[0].0, w[0].1) <= (w[1].0, w[1].1))
+        {
             return;
         }
         keys.sort_unstable();

@@ -199,7 +199,7 @@ mod tests {
     fn decay_factors_match_exp() {
         for &x in &[0.0, 1e-9, 1e-5, 9e-4, 1.1e-3, 0.1, 2.0, 30.0] {
             let (e, g) = decay_factors(x);
-            assert!((e - (-x as f64).exp()).abs() < 1e-15 * (1.0 + e), "{x}");
+            assert!((e - (-x).exp()).abs() < 1e-15 * (1.0 + e), "{x}");
             let gx = if x == 0.0 {
                 1.0
             } else {

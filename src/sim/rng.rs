@@ -63,14 +63,14 @@ impl Stream {
     }
     /// Next 64 random bits.
     #[inline]
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.counter = self.counter.wrapping_add(1);
         mix64(self.key.wrapping_add(self.counter.wrapping_mul(GAMMA)))
     }
     /// Uniform in [0, 1).
     #[inline]
     pub fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
     /// Uniform in (0, 1].
     #[inline]
@@ -103,14 +103,14 @@ impl Stream {
 impl rand::TryRng for Stream {
     type Error = Infallible;
     fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok((self.next() >> 32) as u32)
+        Ok((self.next_u64() >> 32) as u32)
     }
     fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        Ok(self.next())
+        Ok(self.next_u64())
     }
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
         for chunk in dst.chunks_mut(8) {
-            let v = self.next().to_le_bytes();
+            let v = self.next_u64().to_le_bytes();
             chunk.copy_from_slice(&v[..chunk.len()]);
         }
         Ok(())
@@ -131,11 +131,11 @@ mod tests {
         let a: Vec<u64> = (0..4)
             .map({
                 let mut s = Stream::new(7, Purpose::Agent, 3, 10);
-                move |_| s.next()
+                move |_| s.next_u64()
             })
             .collect();
         let mut s = Stream::new(7, Purpose::Agent, 3, 10);
-        let b: Vec<u64> = (0..4).map(|_| s.next()).collect();
+        let b: Vec<u64> = (0..4).map(|_| s.next_u64()).collect();
         assert_eq!(a, b);
         // (seed 1, id 0) and (seed 0, id 1) must not collide.
         assert_ne!(
