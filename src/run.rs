@@ -41,9 +41,13 @@ pub type Progress<'a> = &'a (dyn Fn(Arm, f64) + Sync);
 /// Runs one arm to the end (or until `stop` is raised).
 pub fn run_arm(sim: &mut Simulation, progress: Progress, stop: &AtomicBool) -> ArmRecord {
     let s = sim.scenario.clone();
-    let end = sim.tick_of_day(s.end_day());
-    let coarse = ((s.output.interval_days * 24.0 / sim.par.dt).round() as u64).max(1);
-    let fine = ((s.output.fine_interval_h / sim.par.dt).round() as u64).max(1);
+    // Sample times fall on slow-clock boundaries, where the state is brought up to date anyway:
+    // sampling then never changes the trajectory, whatever the output schedule.
+    let slow = sim.slow_ticks();
+    let snap = |k: u64| k.div_ceil(slow) * slow;
+    let end = snap(sim.tick_of_day(s.end_day()));
+    let coarse = snap(((s.output.interval_days * 24.0 / sim.par.dt).round() as u64).max(1));
+    let fine = snap(((s.output.fine_interval_h / sim.par.dt).round() as u64).max(1));
     let mut marks: BTreeMap<u64, Marks> = BTreeMap::new();
     let mut t = 0;
     while t <= end {
@@ -53,10 +57,10 @@ pub fn run_arm(sim: &mut Simulation, progress: Progress, stop: &AtomicBool) -> A
     marks.entry(end).or_default().regions = true;
     let last = s.schedule.days.last().copied().unwrap_or(0.0);
     for d in &s.output.metric_days_after_last {
-        marks.entry(sim.tick_of_day(last + d)).or_default().regions = true;
+        marks.entry(snap(sim.tick_of_day(last + d))).or_default().regions = true;
     }
     for d in &s.output.snapshot_days {
-        let k = sim.tick_of_day(*d);
+        let k = snap(sim.tick_of_day(*d));
         if k <= end {
             let m = marks.entry(k).or_default();
             m.regions = true;
@@ -64,8 +68,9 @@ pub fn run_arm(sim: &mut Simulation, progress: Progress, stop: &AtomicBool) -> A
         }
     }
     let mut rec = ArmRecord::default();
-    let sample = |sim: &Simulation, rec: &mut ArmRecord, m: Option<Marks>| {
-        rec.global.push(sample::global(sim));
+    let sample = |sim: &mut Simulation, rec: &mut ArmRecord, m: Option<Marks>| {
+        let deposits = sim.take_deposits();
+        rec.global.push(sample::global(sim, deposits));
         if let Some(m) = m {
             if m.regions {
                 rec.regions.extend(sample::regions(sim));
@@ -83,7 +88,7 @@ pub fn run_arm(sim: &mut Simulation, progress: Progress, stop: &AtomicBool) -> A
             }
         }
     };
-    sim.sync_matrix();
+    sim.sync();
     sample(sim, &mut rec, marks.get(&0).copied());
     while sim.tick < end {
         if stop.load(Ordering::Relaxed) {
@@ -102,7 +107,7 @@ pub fn run_arm(sim: &mut Simulation, progress: Progress, stop: &AtomicBool) -> A
         };
         // A session is a step boundary already; stop at the target.
         sim.advance_to(target);
-        sim.sync_matrix();
+        sim.sync();
         sample(sim, &mut rec, marks.get(&target).copied());
         progress(sim.arm, sim.tick as f64 / end.max(1) as f64);
     }

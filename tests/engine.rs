@@ -93,7 +93,7 @@ fn untreated_tissue_keeps_density_and_follows_the_age_drift() {
     let n0 = sim.cells.len() as f64;
     let end = sim.tick_of_day(365.0);
     sim.advance_to(end);
-    sim.sync_matrix();
+    sim.sync();
     let c1: f64 = (0..g0.voxels()).map(|i| sim.matrix.collagen(i)).sum();
     // Native collagen: dc/dt = (k − d) c0 ρ − k c with ρ ≈ 1 ⇒
     // c(t)/c0 = (k − d)/k + (d/k) e^{−kt}.
@@ -131,10 +131,13 @@ fn phase_order_after_one_session() {
         d3 < d1,
         "neo col III rate peak {d3} should precede col I's {d1}"
     );
-    let open0 = g
+    // Surface fraction opened by the session's channels.
+    let open0: f64 = r
+        .channels
         .iter()
-        .map(|r| r.open_channel_area_fraction)
-        .fold(0.0, f64::max);
+        .map(|c| std::f64::consts::PI * c.radius_um * c.radius_um)
+        .sum::<f64>()
+        / (400.0 * 400.0);
     let open1 = g
         .iter()
         .find(|r| r.day >= 1.0)
@@ -179,7 +182,7 @@ fn state_stays_finite_non_negative_and_inside_the_dermis() {
     let g = sim.geom.clone();
     for day in 1..=8 {
         sim.advance_to(sim.tick_of_day(day as f64));
-        sim.sync_matrix();
+        sim.sync();
         let m = &sim.matrix;
         for pool in [&m.col1, &m.col3, &m.el, &m.n1, &m.n3, &m.ne, &m.fibrin] {
             assert!(pool.iter().all(|v| v.is_finite() && *v >= 0.0));

@@ -152,8 +152,9 @@ pub fn regions(sim: &Simulation) -> Vec<RegionRow> {
     rows
 }
 
-/// Whole-block row at the current time.
-pub fn global(sim: &Simulation) -> GlobalRow {
+/// Whole-block row at the current time. `deposits` are the neo collagen I and III deposited
+/// since the previous row (µg) and that span (h).
+pub fn global(sim: &Simulation, deposits: ([f64; 2], f64)) -> GlobalRow {
     let g = &sim.geom;
     let sums = plane_sums(sim);
     let mut s = [0.0f64; NSUM];
@@ -173,11 +174,8 @@ pub fn global(sim: &Simulation) -> GlobalRow {
     let npap_vox = ((g.z_ret - g.z_pap) * g.plane()) as f64;
     let [q, a, m] = sim.cells.counts();
     let area = g.area_mm2();
-    let per_day = if sim.last_dt > 0.0 {
-        24.0 / sim.last_dt
-    } else {
-        0.0
-    };
+    let (dep, span_h) = deposits;
+    let per_day = if span_h > 0.0 { 24.0 / span_h } else { 0.0 };
     GlobalRow {
         arm: sim.arm.name().into(),
         day: sim.day(),
@@ -195,8 +193,8 @@ pub fn global(sim: &Simulation) -> GlobalRow {
         tgfb_max_ng_per_ml: tmax,
         damage_rel: s[DMG] / nvox,
         fibrin_rel: s[FIB] / nvox,
-        neo_col3_deposition_ug_per_mm2_day: sim.last_deposit_ug[1] / area * per_day,
-        neo_col1_deposition_ug_per_mm2_day: sim.last_deposit_ug[0] / area * per_day,
+        neo_col3_deposition_ug_per_mm2_day: dep[1] / area * per_day,
+        neo_col1_deposition_ug_per_mm2_day: dep[0] / area * per_day,
         epidermis_um: sim.epidermis.iter().sum::<f64>() / sim.epidermis.len() as f64,
         open_channel_area_fraction: sim.open_channel_fraction(),
     }

@@ -225,6 +225,7 @@ table! {
     floats {
         dt_h: 0.01 ..= 1, "h", "time step while the tissue is active";
         slow_interval_h: 0.01 ..= 24, "h", "interval at which cell density ρ and the matrix pools are updated (a multiple of dt_h)";
+        burn_in_days: 0 ..= 3650, "days", "untreated cell dynamics run before day 0 so that the start is at the stationary density";
         max_memory_gib: 0.1 ..= 1024, "GiB", "memory a run may use; larger scenarios are refused";
     }
 }

@@ -248,6 +248,10 @@ pub struct Numerics {
     /// `slow_interval_h`; default 1; 0.01–24; a multiple of dt_h. Setting it to dt_h gives the
     /// per-step order of the model specification.
     pub slow_interval_h: f64,
+    /// Burn-in of the fibroblast population before day 0, days: the untreated cell dynamics
+    /// (quiescent walk, density-dependent division and death; matrix untouched) run on the
+    /// randomly placed cells so that day 0 starts at the stationary density; default 120; 0–3650.
+    pub burn_in_days: f64,
     /// Allow the quiet fast-forward; default true.
     pub fast_forward: bool,
     /// Longest fast-forward step, h; default 24; dt_h–240.
@@ -529,6 +533,7 @@ impl Default for Numerics {
         Numerics {
             dt_h: 0.25,
             slow_interval_h: 1.0,
+            burn_in_days: 120.0,
             fast_forward: true,
             max_dt_h: 24.0,
             max_memory_gib: 8.0,

@@ -442,6 +442,20 @@ impl LodSolver {
     /// thread count: planes and column chunks are fixed units of work and each
     /// value's arithmetic does not depend on which task computes it.
     pub fn step(&self, field: &mut [f32], scratch: &mut LodScratch) {
+        self.step_with(field, scratch, None, &|_, _, _| {});
+    }
+
+    /// One time step like [`LodSolver::step`], but first applies `pre` to each z-plane (and the
+    /// matching plane of `aux`, if given) while the plane is in cache: sources are added this
+    /// way without a separate pass over memory. `pre(z, plane, aux_plane)` must depend only on
+    /// its arguments, so the result stays independent of the thread count.
+    pub fn step_with(
+        &self,
+        field: &mut [f32],
+        scratch: &mut LodScratch,
+        aux: Option<&mut [f32]>,
+        pre: &(dyn Fn(usize, &mut [f32], &mut [f32]) + Sync),
+    ) {
         let (nx, ny, nz) = (self.nx, self.ny, self.nz);
         let nxy = nx * ny;
         assert_eq!(
@@ -455,10 +469,28 @@ impl LodSolver {
         );
 
         // x and y sweeps: each z-plane is independent and stays in cache.
-        field
-            .par_chunks_mut(nxy)
-            .zip(scratch.planes.par_iter_mut())
-            .for_each(|(plane, ps)| self.plane_xy(plane, ps));
+        match aux {
+            Some(aux) => {
+                assert_eq!(aux.len(), field.len(), "aux length does not match the grid");
+                field
+                    .par_chunks_mut(nxy)
+                    .zip(aux.par_chunks_mut(nxy))
+                    .zip(scratch.planes.par_iter_mut())
+                    .enumerate()
+                    .for_each(|(z, ((plane, a), ps))| {
+                        pre(z, plane, a);
+                        self.plane_xy(plane, ps)
+                    });
+            }
+            None => field
+                .par_chunks_mut(nxy)
+                .zip(scratch.planes.par_iter_mut())
+                .enumerate()
+                .for_each(|(z, (plane, ps))| {
+                    pre(z, plane, &mut []);
+                    self.plane_xy(plane, ps)
+                }),
+        }
 
         // z sweep: fixed chunks of xy columns, each solved through all layers.
         let base = SharedPtr(field.as_mut_ptr());

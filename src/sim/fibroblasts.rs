@@ -143,6 +143,8 @@ pub struct AgentInputs<'a> {
     pub dt: f64,
     /// Quiet fast-forward: long step, quiescent walk in its diffusive limit, no fields.
     pub quiet: bool,
+    /// Stream purpose: [`Purpose::Agent`], or [`Purpose::BurnIn`] before day 0.
+    pub purpose: Purpose,
 }
 
 impl Fibroblasts {
@@ -248,7 +250,7 @@ impl Fibroblasts {
         let g = inp.geom;
         let par = inp.par;
         let dt = inp.dt;
-        let mut rng = Stream::new(inp.seed, Purpose::Agent, self.id[i], inp.tick);
+        let mut rng = Stream::new(inp.seed, inp.purpose, self.id[i], inp.tick);
         let p0 = self.pos[i];
         let state = self.state[i];
         let iv = g.voxel_of(p0);

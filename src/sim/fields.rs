@@ -5,9 +5,13 @@
 //!   ∂P/∂t = D_P ∇²P − k_P P + σ_P,plt B + σ_P,mac M + σ_P,fib A   (T, C alike),
 //!   B = Σ_sessions φ e^(−(t − t_s)/τ_plt).
 //!
-//! N and W are integrated exactly; M's reaction exactly (with N and W varying exponentially
-//! within the step), then its diffusion; P, T, C take their sources (from t_n) explicitly and
-//! then one implicit LOD step that includes decay.
+//! Two clocks. The slow fields N, W, M and B change over hours to days: they are advanced on the
+//! slow clock (`numerics.slow_interval_h`, default 1 h): N and W exactly, M's reaction exactly
+//! (with N and W varying exponentially within the span) and then its diffusion with one implicit
+//! LOD step of the span, B by its exact exponential decay. The fast signals P, T and C (decay
+//! times of 1.6–4 h) are advanced every step: sources from t_n (B scaled by its exact decay since
+//! the last slow update, M and the activated density A), added plane by plane inside the first
+//! sweep of the implicit LOD step, which includes decay.
 
 use crate::sim::diffusion::{LodScratch, LodSolver};
 use crate::sim::params::Params;
@@ -31,7 +35,7 @@ pub struct Fields {
     pub n: Vec<f32>,
     /// Damage.
     pub w: Vec<f32>,
-    /// Platelet release B.
+    /// Platelet release B at the last slow update.
     pub plt: Vec<f32>,
     /// Macrophage-like signal.
     pub m: Vec<f32>,
@@ -42,16 +46,19 @@ pub struct Fields {
     /// Protease, ng/mL.
     pub c: Vec<f32>,
     solver_m: LodSolver,
+    /// Span the cached macrophage solver was built for, h.
+    solver_m_span: f64,
     solver_p: LodSolver,
     solver_t: LodSolver,
     solver_c: LodSolver,
     scratch: LodScratch,
-    /// Whether each of M, P, T, C may be non-zero (solves are skipped for an all-zero field
-    /// without sources).
-    live: [bool; 4],
+    /// Whether N, W, M, B may be non-zero.
+    pub(crate) slow_live: bool,
+    /// Whether P, T, C may be non-zero.
+    pub(crate) fast_live: [bool; 3],
 }
 
-/// Coefficients of the exact N, W, M reaction update over one step.
+/// Coefficients of the exact N, W, M reaction update over one span.
 #[derive(Debug, Clone, Copy)]
 struct Reaction {
     ew: f32,
@@ -92,11 +99,11 @@ fn flush(v: f32) -> f32 {
 }
 
 impl Fields {
-    /// Zero fields and solvers for a grid.
-    pub fn new(g: &Geometry, par: &Params) -> Self {
+    /// Zero fields and solvers for a grid; `slow_span` is the usual slow-clock span, h.
+    pub fn new(g: &Geometry, par: &Params, slow_span: f64) -> Self {
         let n = g.voxels();
-        let mk = |d: f64, k: f64| LodSolver::new(g.nx, g.ny, g.nz, g.h, d, k, par.dt);
-        let solver_m = mk(par.d_m, 0.0);
+        let mk = |d: f64, k: f64, dt: f64| LodSolver::new(g.nx, g.ny, g.nz, g.h, d, k, dt);
+        let solver_m = mk(par.d_m, 0.0, slow_span);
         let scratch = solver_m.scratch();
         Fields {
             n: vec![0.0; n],
@@ -107,154 +114,177 @@ impl Fields {
             t: vec![0.0; n],
             c: vec![0.0; n],
             solver_m,
-            solver_p: mk(par.d_p, par.k_p),
-            solver_t: mk(par.d_t, par.k_t),
-            solver_c: mk(par.d_c, par.k_c),
+            solver_m_span: slow_span,
+            solver_p: mk(par.d_p, par.k_p, par.dt),
+            solver_t: mk(par.d_t, par.k_t, par.dt),
+            solver_c: mk(par.d_c, par.k_c, par.dt),
             scratch,
-            live: [false; 4],
+            slow_live: false,
+            fast_live: [false; 3],
         }
     }
 
-    /// Marks every diffusing field as possibly non-zero (after an injury or a restore).
+    /// Marks every field as possibly non-zero (after an injury or a restore).
     pub fn wake(&mut self) {
-        self.live = [true; 4];
+        self.slow_live = true;
+        self.fast_live = [true; 3];
     }
 
-    /// One active step of length `par.dt`. `act` is the relative activated density A per voxel
-    /// at t_n (None when no cell is activated). `c_int` accumulates ∫C dt for the matrix.
-    pub fn step(&mut self, g: &Geometry, par: &Params, act: Option<&[f32]>, c_int: &mut [f32]) {
-        let dt = par.dt;
-        let plane = g.plane();
-        let any_act = act.is_some();
-        let src = |v: f64| (v * dt) as f32;
-        let (spp, stp) = (src(par.sig_p_plt), src(par.sig_t_plt));
-        let (spm, stm, scm) = (src(par.sig_p_mac), src(par.sig_t_mac), src(par.sig_c_mac));
-        let (spf, stf, scf) = (src(par.sig_p_fib), src(par.sig_t_fib), src(par.sig_c_fib));
-        let r = Reaction::new(par, dt);
-        let eplt = (-dt / par.tau_plt).exp() as f32;
-        let dtf = dt as f32;
-        let reactions = self.live[0];
-        let signals = self.live[1] || self.live[2] || self.live[3];
-        let sources = reactions || any_act;
-        if !(reactions || signals || sources) {
+    /// Advances N, W, M and B over `span` h (the slow clock). With `diffuse`, M also takes one
+    /// implicit diffusion step of the span; in a quiet fast-forward M is below threshold and is
+    /// zeroed instead.
+    pub fn slow_step(&mut self, g: &Geometry, par: &Params, span: f64, diffuse: bool) {
+        if !self.slow_live || span <= 0.0 {
             return;
         }
-        let zero = vec![0.0f32; 0];
-        let a: &[f32] = act.unwrap_or(&zero);
-        // One fused pass per plane: ∫C dt, sources from t_n (B, M, A), then the exact N, W, M
-        // and B reactions.
-        let any_nwm = self
+        let plane = g.plane();
+        let r = Reaction::new(par, span);
+        let eplt = (-span / par.tau_plt).exp() as f32;
+        let any = self
             .n
             .par_chunks_mut(plane)
             .zip(self.w.par_chunks_mut(plane))
             .zip(self.m.par_chunks_mut(plane))
             .zip(self.plt.par_chunks_mut(plane))
-            .zip(self.p.par_chunks_mut(plane))
-            .zip(self.t.par_chunks_mut(plane))
-            .zip(self.c.par_chunks_mut(plane))
-            .zip(c_int.par_chunks_mut(plane))
-            .enumerate()
-            .map(|(z, (((((((n, w), m), b), p), t), c), ci))| {
-                let off = z * plane;
-                if signals {
-                    for j in 0..plane {
-                        ci[j] += c[j] * dtf;
-                    }
-                }
-                if sources {
-                    let n = p.len();
-                    let (b, m) = (&b[..n], &m[..n]);
-                    if any_act {
-                        let a = &a[off..off + n];
-                        for j in 0..n {
-                            p[j] += spp * b[j] + spm * m[j] + spf * a[j];
-                            t[j] += stp * b[j] + stm * m[j] + stf * a[j];
-                            c[j] += scm * m[j] + scf * a[j];
-                        }
-                    } else {
-                        for j in 0..n {
-                            p[j] += spp * b[j] + spm * m[j];
-                            t[j] += stp * b[j] + stm * m[j];
-                            c[j] += scm * m[j];
-                        }
-                    }
-                }
+            .map(|(((n, w), m), b)| {
+                let k = n.len();
+                let (w, m, b) = (&mut w[..k], &mut m[..k], &mut b[..k]);
                 let mut any = 0.0f32;
-                if reactions {
-                    let k = n.len();
-                    let (w, m, b) = (&mut w[..k], &mut m[..k], &mut b[..k]);
-                    for j in 0..k {
-                        let (n0, w0) = (n[j], w[j]);
-                        m[j] = flush(m[j] * r.em + r.mn * n0 + r.mw * w0);
-                        n[j] = flush(n0 * r.en + r.nw * w0);
-                        w[j] = flush(w0 * r.ew);
-                        b[j] = flush(b[j] * eplt);
-                        // All values are ≥ 0: a sum is non-zero iff any term is (branch-free).
-                        any += m[j] + n[j] + w[j] + b[j];
-                    }
+                for j in 0..k {
+                    let (n0, w0) = (n[j], w[j]);
+                    m[j] = flush(m[j] * r.em + r.mn * n0 + r.mw * w0);
+                    n[j] = flush(n0 * r.en + r.nw * w0);
+                    w[j] = flush(w0 * r.ew);
+                    b[j] = flush(b[j] * eplt);
+                    // All values are ≥ 0: the sum is non-zero iff any term is (branch-free).
+                    any += m[j] + n[j] + w[j] + b[j];
                 }
                 any > 0.0
             })
             .reduce(|| false, |x, y| x || y);
-        if sources {
-            self.live[1] = true;
-            self.live[2] = true;
-            self.live[3] = true;
+        self.slow_live = any;
+        if diffuse {
+            if (span - self.solver_m_span).abs() > 1e-12 {
+                self.solver_m = LodSolver::new(g.nx, g.ny, g.nz, g.h, par.d_m, 0.0, span);
+                self.solver_m_span = span;
+            }
+            self.solver_m.step(&mut self.m, &mut self.scratch);
+        } else {
+            self.m.iter_mut().for_each(|v| *v = 0.0);
         }
-        self.live[0] = any_nwm;
+    }
+
+    /// One fast step of P, T, C of length `par.dt`. `act` is the relative activated density A
+    /// per voxel at t_n (None when no cell is activated); `since_slow` the time since the last
+    /// slow update, h (B decays exactly meanwhile); `c_int` accumulates ∫C dt for the matrix.
+    /// Returns the number of fields solved.
+    pub fn fast_step(
+        &mut self,
+        g: &Geometry,
+        par: &Params,
+        act: Option<&[f32]>,
+        since_slow: f64,
+        c_int: &mut [f32],
+    ) -> u64 {
+        let dt = par.dt;
+        let plane = g.plane();
+        let sources = self.slow_live || act.is_some();
+        if !sources && !self.fast_live.iter().any(|&l| l) {
+            return 0;
+        }
+        let bscale = (-since_slow / par.tau_plt).exp();
+        let src = |v: f64, b: bool| (v * dt * if b { bscale } else { 1.0 }) as f32;
+        let coef = [
+            (
+                src(par.sig_p_plt, true),
+                src(par.sig_p_mac, false),
+                src(par.sig_p_fib, false),
+            ),
+            (
+                src(par.sig_t_plt, true),
+                src(par.sig_t_mac, false),
+                src(par.sig_t_fib, false),
+            ),
+            (0.0, src(par.sig_c_mac, false), src(par.sig_c_fib, false)),
+        ];
+        let dtf = dt as f32;
         let Fields {
+            plt,
             m,
             p,
             t,
             c,
-            solver_m,
             solver_p,
             solver_t,
             solver_c,
             scratch,
-            live,
+            slow_live,
+            fast_live,
             ..
         } = self;
-        if reactions {
-            solver_m.step(m, scratch);
+        let (plt, m) = (&plt[..], &m[..]);
+        let slow = *slow_live;
+        // Adds the sources of one plane: σ_plt B + σ_mac M + σ_fib A, each × dt.
+        let add = move |z: usize, f: &mut [f32], (sb, sm, sa): (f32, f32, f32)| {
+            let off = z * plane;
+            let k = f.len();
+            if slow {
+                let (b, mm) = (&plt[off..off + k], &m[off..off + k]);
+                for j in 0..k {
+                    f[j] += sb * b[j] + sm * mm[j];
+                }
+            }
+            if let Some(a) = act {
+                let a = &a[off..off + k];
+                for j in 0..k {
+                    f[j] += sa * a[j];
+                }
+            }
+        };
+        let mut solved = 0;
+        for (k, (field, solver)) in [(&mut *p, &*solver_p), (&mut *t, &*solver_t)]
+            .into_iter()
+            .enumerate()
+        {
+            if sources || fast_live[k] {
+                let cf = coef[k];
+                solver.step_with(field, scratch, None, &|z, f, _| {
+                    if sources {
+                        add(z, f, cf)
+                    }
+                });
+                solved += 1;
+            }
         }
-        if live[1] {
-            solver_p.step(p, scratch);
+        if sources || fast_live[2] {
+            let cf = coef[2];
+            solver_c.step_with(c, scratch, Some(c_int), &|z, f, ci| {
+                for (a, &v) in ci.iter_mut().zip(f.iter()) {
+                    *a += v * dtf;
+                }
+                if sources {
+                    add(z, f, cf)
+                }
+            });
+            solved += 1;
         }
-        if live[2] {
-            solver_t.step(t, scratch);
+        if sources {
+            *fast_live = [true; 3];
+        } else {
+            // No source left: a field that has decayed to zero stays zero.
+            fast_live[0] = p.iter().any(|&v| v != 0.0);
+            fast_live[1] = t.iter().any(|&v| v != 0.0);
+            fast_live[2] = c.iter().any(|&v| v != 0.0);
         }
-        if live[3] {
-            solver_c.step(c, scratch);
-        }
-        if !any_nwm && !any_act {
-            // No source left: a signal field that has decayed to zero stays zero.
-            live[1] = p.iter().any(|&v| v != 0.0);
-            live[2] = t.iter().any(|&v| v != 0.0);
-            live[3] = c.iter().any(|&v| v != 0.0);
-        }
+        solved
     }
 
-    /// Number of diffusing fields currently solved.
-    pub fn live_count(&self) -> u64 {
-        self.live.iter().filter(|&&l| l).count() as u64
-    }
-
-    /// Long quiet step: N and W decay exactly; the diffusing fields are below threshold and set
-    /// to zero.
-    pub fn quiet_step(&mut self, par: &Params, dt: f64) {
-        let r = Reaction::new(par, dt);
-        let eplt = (-dt / par.tau_plt).exp() as f32;
-        for j in 0..self.n.len() {
-            let (n0, w0) = (self.n[j], self.w[j]);
-            self.n[j] = flush(n0 * r.en + r.nw * w0);
-            self.w[j] = flush(w0 * r.ew);
-            self.plt[j] = flush(self.plt[j] * eplt);
-        }
+    /// Quiet fast-forward: the diffusing fields are below threshold and set to zero.
+    pub fn quiet_zero(&mut self) {
         for f in [&mut self.m, &mut self.p, &mut self.t, &mut self.c] {
             f.iter_mut().for_each(|v| *v = 0.0);
         }
-        self.live = [false; 4];
+        self.fast_live = [false; 3];
     }
 }
 

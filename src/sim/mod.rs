@@ -110,17 +110,22 @@ pub struct Simulation {
     smooth_scratch: SmoothScratch,
     counts: Vec<f32>,
     act: Vec<f32>,
+    act_touched: Vec<u32>,
     outcomes: Vec<Outcome>,
     /// ∫C dt since the last matrix update (ng/mL·h).
     c_int: Vec<f32>,
     c_int_live: bool,
     /// Hours since the last matrix update.
     pending_h: f64,
+    /// Whether the pending span was a quiet fast-forward step.
+    pending_quiet: bool,
     /// Ticks between updates of ρ and the matrix.
     slow_ticks: u64,
     density_stale: bool,
-    /// Neo collagen deposited in the last step (I, III), µg.
-    pub last_deposit_ug: [f64; 2],
+    /// Neo collagen deposited since the last call of [`Simulation::take_deposits`] (I, III), µg,
+    /// and the time over which it was deposited, h.
+    deposit_ug: [f64; 2],
+    deposit_h: f64,
     inflammation_peak: [f64; 3],
 }
 
@@ -131,7 +136,7 @@ impl Simulation {
         let par = Params::new(scenario, geom.age_factor);
         let seed = scenario.seed;
         let cells = Fibroblasts::seeded(&geom, seed);
-        let fields = Fields::new(&geom, &par);
+        let fields = Fields::new(&geom, &par, scenario.numerics.slow_interval_h);
         let matrix = Matrix::baseline(&geom);
         let smoother = GaussianSmoother::new(
             geom.nx,
@@ -156,7 +161,7 @@ impl Simulation {
         };
         let n = geom.voxels();
         let ncol = geom.plane();
-        Simulation {
+        let mut sim = Simulation {
             epidermis: vec![geom.epidermis_nominal_um; ncol],
             geom,
             par,
@@ -180,17 +185,55 @@ impl Simulation {
             smooth_scratch,
             counts: vec![0.0; n],
             act: vec![0.0; n],
+            act_touched: Vec::new(),
             outcomes: Vec::new(),
             c_int: vec![0.0; n],
             c_int_live: false,
             pending_h: 0.0,
+            pending_quiet: false,
             slow_ticks: ((scenario.numerics.slow_interval_h / scenario.numerics.dt_h).round()
                 as u64)
                 .max(1),
             density_stale: true,
-            last_deposit_ug: [0.0; 2],
+            deposit_ug: [0.0; 2],
+            deposit_h: 0.0,
             inflammation_peak: [0.0; 3],
+        };
+        sim.burn_in(scenario.numerics.burn_in_days);
+        sim
+    }
+
+    /// Runs the untreated cell dynamics for `days` (one-day quiet steps, matrix untouched) so
+    /// that day 0 starts at the stationary density: density-dependent division and death make
+    /// the pattern more regular than the random placement, which settles a few per cent above
+    /// n_base.
+    fn burn_in(&mut self, days: f64) {
+        let steps = days.round() as u64;
+        for k in 0..steps {
+            self.compute_density();
+            let inp = AgentInputs {
+                geom: &self.geom,
+                par: &self.par,
+                pdgf: &self.fields.p,
+                tgfb: &self.fields.t,
+                rho_num: &self.rho_num,
+                rho_den: &self.rho_den,
+                rho_self: &self.rho_self,
+                fibrin: &self.matrix.fibrin,
+                collagen: &self.matrix.total,
+                seed: self.scenario.seed,
+                tick: k,
+                dt: 24.0,
+                quiet: true,
+                purpose: rng::Purpose::BurnIn,
+            };
+            self.cells.step(&inp, &mut self.outcomes);
+            self.apply_outcomes();
         }
+        // Never-activated quiescent cells deposit nothing; clear for certainty.
+        self.matrix.dep.iter_mut().for_each(|d| *d = [0.0; 3]);
+        self.deposit_ug = [0.0; 2];
+        self.density_stale = true;
     }
 
     /// Current time, h.
@@ -232,7 +275,7 @@ impl Simulation {
         if self.next_session < self.session_ticks.len()
             && self.session_ticks[self.next_session] <= self.tick
         {
-            self.sync_matrix();
+            self.sync();
             self.apply_session(self.next_session);
             self.next_session += 1;
             self.density_stale = true;
@@ -242,7 +285,7 @@ impl Simulation {
         // 2. ρ from positions at t_n, on the slow clock (the matrix is brought up to date with
         //    the ρ it was integrating under before ρ changes).
         if quiet || self.density_stale || self.tick % self.slow_ticks == 0 {
-            self.sync_matrix();
+            self.sync();
             self.compute_density();
             self.density_stale = false;
         }
@@ -263,17 +306,18 @@ impl Simulation {
         let dt = ticks as f64 * self.par.dt;
         // 3. Fields.
         if quiet {
-            self.fields.quiet_step(&self.par, dt);
+            self.fields.quiet_zero();
         } else {
             let act = self.activated_density();
-            self.fields.step(
+            let solved = self.fields.fast_step(
                 &self.geom,
                 &self.par,
                 act.then_some(&self.act[..]),
+                self.pending_h,
                 &mut self.c_int,
             );
-            self.c_int_live = true;
-            self.work.voxel_field_updates += self.fields.live_count() * self.geom.voxels() as u64;
+            self.c_int_live |= solved > 0;
+            self.work.voxel_field_updates += solved * self.geom.voxels() as u64;
         }
         lap(2, &mut self.work);
         // 4. Agents.
@@ -292,6 +336,7 @@ impl Simulation {
                 tick: self.tick,
                 dt,
                 quiet,
+                purpose: rng::Purpose::Agent,
             };
             self.cells.step(&inp, &mut self.outcomes);
         }
@@ -300,8 +345,10 @@ impl Simulation {
         // 5. Apply outcomes, deposits, matrix.
         self.apply_outcomes();
         self.pending_h += dt;
+        self.deposit_h += dt;
         if quiet {
-            self.sync_matrix();
+            self.pending_quiet = true;
+            self.sync();
         }
         lap(4, &mut self.work);
         // 6. Epidermis.
@@ -317,13 +364,17 @@ impl Simulation {
         }
     }
 
-    /// Integrates the matrix over the time since its last update (with the ρ and protease of
-    /// that span) and applies the deposits accumulated meanwhile. Called on the slow clock,
-    /// before a session and before sampling.
-    pub fn sync_matrix(&mut self) {
+    /// Brings the slow clock up to date: advances N, W, M and B and integrates the matrix over
+    /// the time since the last slow update (with the ρ and protease of that span), applying the
+    /// deposits accumulated meanwhile. Called at slow-clock boundaries, before a session, after a
+    /// quiet step and before sampling (sample times fall on slow-clock boundaries, so sampling
+    /// does not change the trajectory).
+    pub fn sync(&mut self) {
         if self.pending_h <= 0.0 {
             return;
         }
+        self.fields
+            .slow_step(&self.geom, &self.par, self.pending_h, !self.pending_quiet);
         let c_int = self.c_int_live.then_some(&self.c_int[..]);
         self.matrix.update(
             &self.geom,
@@ -338,6 +389,7 @@ impl Simulation {
             self.c_int_live = false;
         }
         self.pending_h = 0.0;
+        self.pending_quiet = false;
     }
 
     fn compute_density(&mut self) {
@@ -357,11 +409,15 @@ impl Simulation {
         if a + m == 0 {
             return false;
         }
-        self.act.iter_mut().for_each(|v| *v = 0.0);
+        for &i in &self.act_touched {
+            self.act[i as usize] = 0.0;
+        }
+        self.act_touched.clear();
         let plane = self.geom.plane();
         for (p, s) in self.cells.pos.iter().zip(&self.cells.state) {
             if *s != CellState::Quiescent {
                 let i = self.geom.voxel_of(*p);
+                self.act_touched.push(i as u32);
                 let layer = self.geom.layer_of_z(i / plane);
                 self.act[i] += (1.0 / self.geom.baseline(layer).cells_per_voxel) as f32;
             }
@@ -493,7 +549,8 @@ impl Simulation {
                 }
             }
         }
-        self.last_deposit_ug = dep;
+        self.deposit_ug[0] += dep[0];
+        self.deposit_ug[1] += dep[1];
         // Daughters, in parent order, inherit state, τ, τ_q and home layer.
         for (i, p, u) in daughters {
             let (s, t, tq, h) = (c.state[i], c.tau[i], c.tau_q[i], c.home[i]);
@@ -530,6 +587,19 @@ impl Simulation {
             let target = target0 * (1.0 + gain * ghat);
             *e = target + (*e - target) * decay;
         }
+    }
+
+    /// Ticks of one slow-clock interval.
+    pub fn slow_ticks(&self) -> u64 {
+        self.slow_ticks
+    }
+
+    /// Neo collagen I and III deposited since the previous call, µg, and the time span, h.
+    pub fn take_deposits(&mut self) -> ([f64; 2], f64) {
+        let out = (self.deposit_ug, self.deposit_h);
+        self.deposit_ug = [0.0; 2];
+        self.deposit_h = 0.0;
+        out
     }
 
     /// Fraction of the surface covered by channels whose barrier is still open.

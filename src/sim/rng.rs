@@ -23,6 +23,8 @@ pub enum Purpose {
     Placement = 3,
     /// Sub-voxel offsets of a session's grid.
     Offset = 4,
+    /// A fibroblast's behaviour in one burn-in step before day 0.
+    BurnIn = 5,
 }
 
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
