@@ -2,7 +2,10 @@
 use fibrosim::scenario::Scenario;
 use fibrosim::sim::{Arm, Simulation};
 fn main() {
-    let l: f64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(400.0);
+    let l: f64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(400.0);
     for seed in 1..=4 {
         let mut s = Scenario::default();
         s.tissue.domain_um = [l, l];

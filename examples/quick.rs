@@ -5,12 +5,16 @@ use std::sync::atomic::AtomicBool;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mut s = Scenario::default();
+    s.output.snapshot_days = vec![];
     let get = |i: usize| args.get(i).and_then(|a| a.parse::<f64>().ok());
     if let Some(d) = get(1) {
         s.schedule.follow_up_days = d;
         s.output.metric_days_after_last.retain(|m| *m <= d);
         if s.output.metric_days_after_last.is_empty() {
             s.output.metric_days_after_last = vec![d];
+        }
+        if s.output.snapshot_days.is_empty() {
+            s.output.snapshot_days = vec![d];
         }
     }
     if let Some(l) = get(2) {
@@ -65,6 +69,27 @@ fn main() {
             r.epidermis_um,
             r.open_channel_area_fraction
         );
+    }
+    if std::env::var("PROFILE").is_ok() {
+        let last = out
+            .record
+            .profiles
+            .iter()
+            .map(|p| p.day)
+            .fold(0.0, f64::max);
+        for p in out
+            .record
+            .profiles
+            .iter()
+            .filter(|p| p.arm == "treated" && p.day == last)
+        {
+            eprintln!(
+                "z {:6.0} neo {:8.3} cells {:.3}",
+                p.z_top_um,
+                p.col1_neo_ug_per_mm3 + p.col3_neo_ug_per_mm3,
+                p.cell_density_rel
+            );
+        }
     }
     println!(
         "{}",

@@ -57,7 +57,10 @@ pub fn run_arm(sim: &mut Simulation, progress: Progress, stop: &AtomicBool) -> A
     marks.entry(end).or_default().regions = true;
     let last = s.schedule.days.last().copied().unwrap_or(0.0);
     for d in &s.output.metric_days_after_last {
-        marks.entry(snap(sim.tick_of_day(last + d))).or_default().regions = true;
+        marks
+            .entry(snap(sim.tick_of_day(last + d)))
+            .or_default()
+            .regions = true;
     }
     for d in &s.output.snapshot_days {
         let k = snap(sim.tick_of_day(*d));
