@@ -1,5 +1,5 @@
 //! Engine checks on reduced blocks: determinism across thread counts, seeds, homeostasis,
-//! the phase order and depth ordering of MODEL.md section 8, conservation and bounds, the
+//! the phase order and depth ordering of docs/model.md §9, conservation and bounds, the
 //! fast-forward's agreement with full stepping, and the persistent random walk.
 
 use fibrosim::observe::record::{GlobalRow, RunRecord, to_csv};
@@ -157,7 +157,7 @@ fn phase_order_after_one_session() {
 
 #[test]
 fn deeper_needles_deposit_deeper() {
-    // MODEL.md section 8, item 3, as far as the model meets it (see docs/model.md, "Depth"):
+    // docs/model.md §9 (check 3), as far as the model meets it (see docs/model.md, "Depth"):
     // neo collagen in the deep band below the shortest channel rises with needle length, and
     // the depth centroid stays within channel depth + one signalling length √(D_T/k_T).
     let mut deep = Vec::new();
@@ -214,7 +214,7 @@ fn state_stays_finite_non_negative_and_inside_the_dermis() {
 
 #[test]
 fn fast_forward_agrees_with_full_stepping() {
-    // MODEL.md section 6: collagen metrics within 0.2 % over 4 seeds.
+    // docs/model.md §7: collagen metrics within 0.2 % over 4 seeds.
     let mut diffs = Vec::new();
     for seed in 1..=4 {
         let mut s = small(60.0);

@@ -1,4 +1,4 @@
-//! The metrics of a run (MODEL.md section 7), computed from the recorded series of the treated
+//! The metrics of a run (docs/model.md §8), computed from the recorded series of the treated
 //! arm and its untreated control (same seed, no sessions).
 
 use crate::observe::record::*;

@@ -282,7 +282,7 @@ pub struct DayMetrics {
     pub epidermis_change_pct: f64,
 }
 
-/// The metrics of a run (MODEL.md section 7).
+/// The metrics of a run (docs/model.md §8).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// Metrics at the chosen days.

@@ -31,7 +31,7 @@ pub struct Scenario {
     pub model: Model,
 }
 
-/// Body-site presets of layer thicknesses (MODEL.md section 1).
+/// Body-site presets of layer thicknesses (docs/model.md §1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Site {
@@ -119,7 +119,7 @@ pub struct Tissue {
     pub reticular_elastin_ug_per_mm3: f64,
 }
 
-/// Device kinds (MODEL.md section 2).
+/// Device kinds (docs/model.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceKind {
@@ -277,7 +277,7 @@ pub struct Model {
     pub epidermis: Epidermis,
 }
 
-/// `[model.immune]` (MODEL.md section 3).
+/// `[model.immune]` (docs/model.md §3–4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Immune {
     /// a_N: neutrophil recruitment per unit damage, 1/h; default 0.073; 0–10.
@@ -296,7 +296,7 @@ pub struct Immune {
     pub platelet_tau_h: f64,
 }
 
-/// `[model.signals]` (MODEL.md section 3).
+/// `[model.signals]` (docs/model.md §3–4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Signals {
     /// D_P, µm²/h; default 108000; 0–1e7.
@@ -329,7 +329,7 @@ pub struct Signals {
     pub protease_fibroblast_ng_per_ml_h: f64,
 }
 
-/// `[model.matrix]` (MODEL.md section 3).
+/// `[model.matrix]` (docs/model.md §3–4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Matrix {
     /// Native collagen half-life, years; default 15 (Verzijl 2000); 0.1–100.
@@ -358,7 +358,7 @@ pub struct Matrix {
     pub collagen_max_ug_per_mm3: f64,
 }
 
-/// `[model.fibroblasts]` (MODEL.md section 4).
+/// `[model.fibroblasts]` (docs/model.md §5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fibroblasts {
     /// K_P of the activation signal, ng/mL; default 1; 1e-4–1000.
@@ -431,7 +431,7 @@ pub struct Fibroblasts {
     pub daughter_distance_um: f64,
 }
 
-/// `[model.epidermis]` (MODEL.md section 5).
+/// `[model.epidermis]` (docs/model.md §6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Epidermis {
     /// τ_E: epidermal relaxation time, days; default 7; 0.1–1000.

@@ -1,4 +1,4 @@
-//! Fibroblast agents (MODEL.md section 4): struct-of-arrays storage and the behaviour rules as
+//! Fibroblast agents (docs/model.md §5): struct-of-arrays storage and the behaviour rules as
 //! plain functions.
 //!
 //! States Quiescent ⇄ Activated → Myofibroblast; any state can die. Each step a cell draws one

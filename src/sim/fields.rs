@@ -1,5 +1,5 @@
 //! Field state: the innate immune response, platelet release and the three diffusing signals
-//! (MODEL.md section 3), all f32 per voxel.
+//! (docs/model.md §3–4), all f32 per voxel.
 //!
 //!   dN/dt = a_N W − δ_N N,   ∂M/∂t = D_M ∇²M + a_M N − δ_M M,   dW/dt = −k_W W,
 //!   ∂P/∂t = D_P ∇²P − k_P P + σ_P,plt B + σ_P,mac M + σ_P,fib A   (T, C alike),
@@ -294,7 +294,7 @@ mod tests {
 
     #[test]
     fn neutrophil_and_macrophage_peaks() {
-        // Integrate a single voxel with W(0) = 1 using the exact step; MODEL.md expects N to
+        // Integrate a single voxel with W(0) = 1 using the exact step; docs/model.md expects N to
         // peak near day 1.6 and M near day 3.4, both ≈ 1.
         let s = crate::scenario::Scenario::default();
         let par = Params::new(&s, 1.0);

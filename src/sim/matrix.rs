@@ -1,4 +1,4 @@
-//! Extracellular matrix pools per voxel (MODEL.md section 3), µg/mm³ in f64.
+//! Extracellular matrix pools per voxel (docs/model.md §3–4), µg/mm³ in f64.
 //!
 //! Native collagen I and III and elastin are kept at homeostasis by a field synthesis term
 //! proportional to the relative cell density ρ; neo pools come from agent deposits; protease C

@@ -1,4 +1,4 @@
-//! Tissue geometry: the voxel grid, the three layers and their baselines (MODEL.md section 1).
+//! Tissue geometry: the voxel grid, the three layers and their baselines (docs/model.md §1).
 //!
 //! The block is `nx × ny × nz` cubic voxels of edge `h` µm, periodic in x and y; z is depth below
 //! the surface. Each voxel belongs to the layer that holds its centre (a centre exactly on a
@@ -201,7 +201,7 @@ mod tests {
     fn face_layers_realised_as_specified() {
         let g = Geometry::new(&Scenario::default());
         assert_eq!((g.nx, g.ny, g.nz), (95, 95, 80));
-        // MODEL.md: face 40 / 260 / 1300 µm on a 20 µm grid.
+        // docs/model.md: face 40 / 260 / 1300 µm on a 20 µm grid.
         assert_eq!(g.realised_um(), [40.0, 260.0, 1300.0]);
         assert!((g.age_factor - 0.8).abs() < 1e-12);
         assert_eq!(g.layer_of_z(1), Layer::Epidermis);

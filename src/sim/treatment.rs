@@ -1,4 +1,4 @@
-//! Treatment: devices → microchannels, and the injury each session causes (MODEL.md section 2).
+//! Treatment: devices → microchannels, and the injury each session causes (docs/model.md §2).
 //!
 //! A channel is a cone from its surface centre (radius r0) to its tip at depth
 //! d = penetration_fraction × needle length, possibly tilted (rollers). Layouts: jittered grid,
