@@ -147,6 +147,29 @@ impl Matrix {
             // Small exponents everywhere in the plane: branch-free polynomial path.
             let small = kmax * span + mumax * cmax < 2e-2;
             let rho = &rho_num[off..off + plane];
+            if cslice.is_none() {
+                // No protease over the span: every rate is a constant of the pool, so the decay
+                // factors are computed once for the plane (quiet steps take this path).
+                let [(e1, g1), (ee, ge), (f1, h1), (f3, h3), (fe, he)] =
+                    [par.k_col, par.k_el, par.k_n1, par.k_n3, par.k_ne]
+                        .map(|k| decay_factors(k * span));
+                let ff = (-par.k_f * span).exp();
+                for j in 0..plane {
+                    let num = rho[j] as f64;
+                    let d = dp[j];
+                    c1[j] = c1[j] * e1 + syn1 * num * g1;
+                    c3[j] = c3[j] * e1 + syn3 * num * g1;
+                    e[j] = e[j] * ee + syne * num * ge;
+                    a1[j] = a1[j] * f1 + d[0] * h1;
+                    a3[j] = a3[j] * f3 + d[1] * h3;
+                    ae[j] = ae[j] * fe + d[2] * he;
+                    let v = fb[j] * ff;
+                    fb[j] = if v < 1e-12 { 0.0 } else { v };
+                    dp[j] = [0.0; 3];
+                    tot[j] = c1[j] + c3[j] + a1[j] + a3[j];
+                }
+                return;
+            }
             for j in 0..plane {
                 let ci = cslice.map_or(0.0, |c| c[j] as f64);
                 let num = rho[j] as f64;

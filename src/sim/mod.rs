@@ -127,6 +127,8 @@ pub struct Simulation {
     deposit_ug: [f64; 2],
     deposit_h: f64,
     inflammation_peak: [f64; 3],
+    /// Whether fibrin may be ≥ 0.01 somewhere (set by a bleeding session).
+    fibrin_high: bool,
 }
 
 impl Simulation {
@@ -198,6 +200,7 @@ impl Simulation {
             deposit_ug: [0.0; 2],
             deposit_h: 0.0,
             inflammation_peak: [0.0; 3],
+            fibrin_high: false,
         };
         sim.burn_in(scenario.numerics.burn_in_days);
         sim
@@ -425,31 +428,42 @@ impl Simulation {
         true
     }
 
-    /// The quiet criterion of the fast-forward.
-    pub fn is_quiet(&self) -> bool {
+    /// The quiet criterion of the fast-forward. Fields known to be zero are not scanned.
+    pub fn is_quiet(&mut self) -> bool {
         let [_, a, m] = self.cells.counts();
         if a + m > 0 {
             return false;
         }
         let f = &self.fields;
-        let below = |v: &[f32], peak: f64| {
-            let mx = v.iter().fold(0.0f32, |a, &b| a.max(b)) as f64;
-            mx == 0.0 || mx < 1e-3 * peak
-        };
-        let [pw, pn, pm] = self.inflammation_peak;
-        if !(below(&f.w, pw) && below(&f.n, pn) && below(&f.m, pm)) {
-            return false;
+        let maxv = |v: &[f32]| v.iter().fold(0.0f32, |a, &b| a.max(b)) as f64;
+        if f.slow_live {
+            let below = |v: &[f32], peak: f64| {
+                let mx = maxv(v);
+                mx == 0.0 || mx < 1e-3 * peak
+            };
+            let [pw, pn, pm] = self.inflammation_peak;
+            if !(below(&f.w, pw) && below(&f.n, pn) && below(&f.m, pm)) {
+                return false;
+            }
+            if f.plt.iter().any(|&b| b > 1e-3) {
+                return false;
+            }
         }
-        if f.plt.iter().any(|&b| b > 1e-3) {
-            return false;
+        if f.fast_live.iter().any(|&l| l) {
+            let (pmax, tmax) = (maxv(&f.p), maxv(&f.t));
+            let h = 0.5 * (pmax / (pmax + self.par.k_sp) + tmax / (tmax + self.par.k_st));
+            if h >= self.par.h0 / 10.0 {
+                return false;
+            }
         }
-        let pmax = f.p.iter().fold(0.0f32, |a, &b| a.max(b)) as f64;
-        let tmax = f.t.iter().fold(0.0f32, |a, &b| a.max(b)) as f64;
-        let h = 0.5 * (pmax / (pmax + self.par.k_sp) + tmax / (tmax + self.par.k_st));
-        if h >= self.par.h0 / 10.0 {
-            return false;
+        if self.fibrin_high {
+            // Fibrin only decays between sessions: once below 0.01 everywhere it stays so.
+            if self.matrix.fibrin.iter().any(|&v| v >= 0.01) {
+                return false;
+            }
+            self.fibrin_high = false;
         }
-        !self.matrix.fibrin.iter().any(|&v| v >= 0.01)
+        true
     }
 
     fn apply_session(&mut self, k: usize) {
@@ -510,6 +524,7 @@ impl Simulation {
             .push(treatment::density_per_cm2(&chans, &self.geom));
         self.channels.extend(chans);
         self.fields.wake();
+        self.fibrin_high = true;
     }
 
     fn apply_outcomes(&mut self) {
