@@ -169,12 +169,7 @@ pub fn run(args: &RunArgs) -> Result<(), AppError> {
         .clone()
         .unwrap_or_else(|| Path::new("output").join(&scenario.name));
     let dest = Destination::check(&out, args.force)?;
-    if let Some(n) = args.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n as usize)
-            .build_global()
-            .context("starting the worker threads")?;
-    }
+    set_threads(args.threads)?;
     let threads = rayon::current_num_threads();
     let staging = dest.stage()?;
 

@@ -472,13 +472,12 @@ fn magnitude_passes_and_fails() {
         ..Shape::good()
     });
     assert_fails(&strong, "4.2");
-    assert_fails(
-        &magnitude(&Shape {
-            gain_decay_days: 1.0,
-            ..Shape::good()
-        }),
-        "4.4",
-    );
+    let lost = Shape {
+        gain_max: -5.0,
+        col3_peak: 0.0,
+        ..Shape::good()
+    };
+    assert_fails(&magnitude(&lost), "4.4");
 }
 
 fn switch(sh: &Shape, four_like_one: bool) -> Vec<Item> {
@@ -561,17 +560,14 @@ fn repetition_passes_and_fails() {
     assert_all_pass(&repetition(&Shape::good(), [1, 2, 4, 6]));
     // The "2-session" protocol really had 1 session: no rise.
     assert_fails(&repetition(&Shape::good(), [1, 1, 4, 6]), "6.1");
-    // The "6-session" protocol really had 24: more than linear per labelled session.
-    assert_fails(
-        &repetition(
-            &Shape {
-                gain_max: 10_000.0,
-                ..Shape::good()
-            },
-            [1, 2, 4, 24],
-        ),
-        "6.2",
-    );
+    // An unsaturated (linear) response, and the "6-session" protocol really had 24: more
+    // gain per labelled session than one session gives.
+    let linear = Shape {
+        gain_max: 10_000.0,
+        gain_per_session: 0.001,
+        ..Shape::good()
+    };
+    assert_fails(&repetition(&linear, [1, 2, 4, 24]), "6.2");
 }
 
 #[test]
