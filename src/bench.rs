@@ -394,8 +394,8 @@ pub fn run_scenario(s: &Scenario, label: &str) -> BenchReport {
     let e = scenario::estimate(s);
     BenchReport {
         workload: label.into(),
-        voxels: e.voxels as u64,
-        agents: e.agents_baseline as u64,
+        voxels: e.voxels,
+        agents: e.agents_baseline,
         simulated_days: out.record.summary.end_day,
         active_steps: w.active_steps,
         wall_seconds: wall,

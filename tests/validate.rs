@@ -87,6 +87,7 @@ fn drift(day: f64) -> f64 {
     sk + (1.0 - sk) * (-k * day / 365.25).exp()
 }
 
+#[allow(clippy::too_many_arguments)] // one argument per column of the row
 fn region(
     arm: &str,
     region: &str,
