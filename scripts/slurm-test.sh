@@ -11,8 +11,8 @@
 #   bash scripts/slurm-test.sh
 #
 # Prints PASSED (exit 0), FAILED: <why> (exit 1), or SKIPPED: <why> (exit 0) when SLURM cannot
-# be installed or its daemons do not start here. FIBROSIM may name a binary with the `sweep`
-# command; otherwise a small driver over the library API is built (cargo, offline).
+# be installed or its daemons do not start here. FIBROSIM may name the fibrosim binary; otherwise
+# target/release/fibrosim is used (built with cargo, offline, if missing).
 set -uo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TIMEOUT="${SLURM_TEST_TIMEOUT:-600}"
@@ -53,79 +53,18 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 [ "$(id -u)" = 0 ] || skip "the daemons of this test run as root; not root"
 
-# 2. A binary with `fibrosim sweep`.
+# 2. The fibrosim binary (FIBROSIM, or target/release/fibrosim, built if missing).
 FIB="${FIBROSIM:-}"
-if [ -z "$FIB" ] && [ -x "$REPO/target/release/fibrosim" ] &&
-    "$REPO/target/release/fibrosim" sweep --help 2>&1 | grep -q -- --shard; then
-    FIB="$REPO/target/release/fibrosim"
-fi
 if [ -z "$FIB" ]; then
-    echo "building a sweep driver over the library ..."
-    D="$T/driver"
-    mkdir -p "$D/src"
-    cp "$REPO/Cargo.lock" "$D/"
-    [ -d "$REPO/.cargo" ] && cp -r "$REPO/.cargo" "$D/"
-    cat >"$D/Cargo.toml" <<EOF
-[package]
-name = "fibrosim-sweep-driver"
-version = "0.1.0"
-edition = "2024"
-[dependencies]
-fibrosim = { path = "$REPO" }
-[profile.release]
-debug = 1
-codegen-units = 4
-EOF
-    cat >"$D/src/main.rs" <<'EOF'
-//! `sweep FILE [--shard i/n] [--out DIR] [--force] [--quiet] [--no-charts]` and
-//! `sweep merge DIR`, over the fibrosim sweep API.
-use fibrosim::sweep::{SweepOptions, load_sweep, merge, run_sweep};
-use std::path::{Path, PathBuf};
-fn main() {
-    let a: Vec<String> = std::env::args().skip(1).collect();
-    let r = match a.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["sweep", "merge", dir] => merge(Path::new(dir)).map(|_| ()),
-        ["sweep", file, rest @ ..] => {
-            let mut o = SweepOptions { charts: true, ..Default::default() };
-            let mut it = rest.iter();
-            while let Some(x) = it.next() {
-                match *x {
-                    "--shard" => {
-                        let v = it.next().expect("--shard i/n");
-                        let (i, n) = v.split_once('/').expect("--shard i/n");
-                        o.shard = Some((i.parse().expect("i"), n.parse().expect("n")));
-                    }
-                    "--out" => o.out = Some(PathBuf::from(it.next().expect("--out DIR"))),
-                    "--force" => o.force = true,
-                    "--quiet" => o.quiet = true,
-                    "--no-charts" => o.charts = false,
-                    "--help" => return eprintln!("options: --shard i/n --out DIR --force --quiet"),
-                    other => panic!("unknown option {other}"),
-                }
-            }
-            load_sweep(Path::new(file)).and_then(|s| {
-                if !o.quiet {
-                    eprintln!("{}", s.describe());
-                }
-                run_sweep(&s, &o).map(|_| ())
-            })
-        }
-        _ => {
-            eprintln!("usage: sweep FILE [options] | sweep merge DIR");
-            std::process::exit(2)
-        }
-    };
-    if let Err(e) = r {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
-}
-EOF
     export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
-    (cd "$D" && cargo build --release --offline -q) >"$T/build.log" 2>&1 ||
-        fail "building the driver failed (see $T/build.log)"
-    FIB="$CARGO_TARGET_DIR/release/fibrosim-sweep-driver"
+    FIB="$CARGO_TARGET_DIR/release/fibrosim"
+    if [ ! -x "$FIB" ]; then
+        echo "building $FIB ..."
+        (cd "$REPO" && cargo build --release --offline -q) >"$T/build.log" 2>&1 ||
+            fail "building fibrosim failed (see $T/build.log)"
+    fi
 fi
+"$FIB" sweep --help 2>&1 | grep -q -- --shard || fail "$FIB has no \`sweep --shard\`"
 echo "binary: $FIB"
 
 # 3. A one-node cluster on localhost.

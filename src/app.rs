@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Instant;
 
 use crate::cli::{
-    CheckArgs, Cli, Command, EXIT_BAD_INPUT, EXIT_FAILURE, InitArgs, PlotArgs, ReportArgs, RunArgs,
+    BenchArgs, CheckArgs, Cli, Command, EXIT_BAD_INPUT, EXIT_FAILURE, InitArgs, PlotArgs,
+    ReportArgs, RunArgs, SweepAction, SweepArgs, ValidateArgs,
 };
 use crate::fsutil::write_atomic;
 use crate::observe::record::{RecordError, RunRecord, files};
@@ -119,7 +120,21 @@ pub fn execute(cli: Cli) -> Result<(), AppError> {
         Command::Init(a) => init(&a),
         Command::Plot(a) => plot(&a),
         Command::Report(a) => report(&a),
+        Command::Sweep(a) => sweep(&a),
+        Command::Validate(a) => validate(&a),
+        Command::Bench(a) => bench(&a),
     }
+}
+
+/// Starts the global worker pool with `n` threads (once per process).
+fn set_threads(n: Option<u32>) -> Result<(), AppError> {
+    if let Some(n) = n {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n as usize)
+            .build_global()
+            .context("starting the worker threads")?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -154,12 +169,7 @@ pub fn run(args: &RunArgs) -> Result<(), AppError> {
         .clone()
         .unwrap_or_else(|| Path::new("output").join(&scenario.name));
     let dest = Destination::check(&out, args.force)?;
-    if let Some(n) = args.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n as usize)
-            .build_global()
-            .context("starting the worker threads")?;
-    }
+    set_threads(args.threads)?;
     let threads = rayon::current_num_threads();
     let staging = dest.stage()?;
 
@@ -654,6 +664,178 @@ pub fn report(args: &ReportArgs) -> Result<(), AppError> {
     let path = crate::report::write_report(&record, &args.run_dir)
         .map_err(|e| AppError::Failed(e.into()))?;
     println!("wrote {}", path.display());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// sweep, validate, bench
+
+/// A sweep error as who must act: an invalid sweep or base scenario, a changed run directory
+/// or unmergeable shards are the user's input; I/O and drawing failures are not.
+fn sweep_error(e: crate::sweep::SweepError) -> AppError {
+    use crate::sweep::SweepError as E;
+    match e {
+        E::Invalid(_) | E::Base(_) | E::Changed { .. } | E::Merge { .. } => {
+            AppError::BadInput(e.to_string())
+        }
+        E::Io { .. } | E::Chart { .. } => AppError::Failed(anyhow!(e)),
+    }
+}
+
+/// `fibrosim sweep` and `fibrosim sweep merge`: every run goes on when one fails; the command
+/// exits 1 at the end if any did.
+pub fn sweep(args: &SweepArgs) -> Result<(), AppError> {
+    use crate::sweep::{SweepOptions, load_sweep, merge, run_sweep};
+    let report = match &args.action {
+        Some(SweepAction::Merge(m)) => {
+            if !m.dir.is_dir() {
+                return Err(AppError::BadInput(format!(
+                    "{}: no such sweep directory",
+                    m.dir.display()
+                )));
+            }
+            merge(&m.dir).map_err(sweep_error)?
+        }
+        None => {
+            let file = args
+                .sweep
+                .as_deref()
+                .ok_or_else(|| AppError::BadInput("no sweep file given".into()))?;
+            let sweep = load_sweep(file).map_err(|e| match e {
+                crate::sweep::SweepError::Io { .. } => AppError::BadInput(e.to_string()),
+                other => sweep_error(other),
+            })?;
+            if !args.quiet {
+                println!("{}", sweep.describe());
+            }
+            let opts = SweepOptions {
+                out: args.out.clone(),
+                shard: args.shard,
+                force: args.force,
+                quiet: args.quiet,
+                charts: !args.no_charts,
+            };
+            run_sweep(&sweep, &opts).map_err(sweep_error)?
+        }
+    };
+    if !args.quiet {
+        println!(
+            "{}: {} run{} selected, {} executed, {} already done, {} failed",
+            report.dir.display(),
+            report.selected,
+            if report.selected == 1 { "" } else { "s" },
+            report.executed,
+            report.skipped,
+            report.failed
+        );
+        for path in &report.written {
+            println!("wrote {}", path.display());
+        }
+    }
+    if report.failed > 0 {
+        return Err(AppError::Failed(anyhow!(
+            "{} run{} failed: {} (see failed.json in each run directory)",
+            report.failed,
+            if report.failed == 1 { "" } else { "s" },
+            report.failed_ids.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Where the validation scenarios are: the given folder, `scenarios/validation` under the
+/// working directory, or the one of the source tree this binary was built from.
+fn validation_dir(given: Option<&Path>) -> PathBuf {
+    if let Some(d) = given {
+        return d.to_path_buf();
+    }
+    let here = Path::new("scenarios").join("validation");
+    if here.is_dir() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join("validation")
+}
+
+/// `fibrosim validate`: runs the suite, prints the table, writes the report; exits 1 when a
+/// check fails.
+pub fn validate(args: &ValidateArgs) -> Result<(), AppError> {
+    use crate::validate::{self, DEFAULT_SEEDS, Options, QUICK_SEEDS, ValidateError};
+    let opts = Options {
+        scenarios: validation_dir(args.scenarios.as_deref()),
+        seeds: args.seeds.unwrap_or(if args.quick {
+            QUICK_SEEDS
+        } else {
+            DEFAULT_SEEDS
+        }),
+        quick: args.quick,
+        progress: !args.quiet,
+    };
+    if args.out.is_file() {
+        return Err(AppError::BadInput(format!(
+            "{}: exists and is not a directory; choose another --out",
+            args.out.display()
+        )));
+    }
+    let report = validate::validate(&opts).map_err(|e| match e {
+        ValidateError::Scenario(s) => AppError::Scenario(s),
+        other => AppError::BadInput(other.to_string()),
+    })?;
+    fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    write_atomic(
+        &args.out.join("validation.md"),
+        validate::markdown(&report).as_bytes(),
+    )?;
+    let json = serde_json::to_vec_pretty(&report).context("serialising the validation")?;
+    write_atomic(&args.out.join("validation.json"), &json)?;
+    let charts = validate::chart::write_charts(&report.checks, &args.out.join(CHARTS_DIR));
+    print!("{}", validate::table(&report));
+    println!("report: {}", args.out.join("validation.md").display());
+    if let Err(e) = charts {
+        return Err(AppError::Failed(anyhow!("validation charts: {e}")));
+    }
+    let failed = report.failed();
+    if failed > 0 {
+        return Err(AppError::Failed(anyhow!(
+            "{failed} of {} validation claims failed",
+            report.items().count()
+        )));
+    }
+    Ok(())
+}
+
+/// `fibrosim bench`: the reference workload, or a scenario with `--scenario`.
+pub fn bench(args: &BenchArgs) -> Result<(), AppError> {
+    use crate::bench;
+    if let Some(d) = args.days
+        && !(d > 0.0 && d.is_finite())
+    {
+        return Err(AppError::BadInput(format!(
+            "--days {d}: expected a positive number of days"
+        )));
+    }
+    set_threads(args.threads)?;
+    let report = match &args.scenario {
+        Some(path) => {
+            let mut s = scenario::load(path).map_err(AppError::Scenario)?;
+            if let Some(d) = args.days {
+                bench::truncate(&mut s, d);
+            }
+            bench::run_scenario(&s, &path.display().to_string())
+        }
+        None => bench::run_reference(bench::Config {
+            days: args.days.unwrap_or(2.0),
+            ..Default::default()
+        }),
+    };
+    print!("{}", bench::table(&report));
+    let json = serde_json::to_vec_pretty(&report).context("serialising the benchmark")?;
+    println!("{}", String::from_utf8_lossy(&json));
+    if let Some(path) = &args.json {
+        write_atomic(path, &json)?;
+        println!("wrote {}", path.display());
+    }
     Ok(())
 }
 

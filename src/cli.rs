@@ -3,8 +3,8 @@
 //!
 //! These types hold raw flags only; [`crate::app`] validates them against the files they name
 //! and does the work. Adding a subcommand is one variant here plus one function in `app.rs`
-//! (dispatched in [`crate::app::execute`]). The names `validate`, `sweep`, `bench` and `resume`
-//! are reserved for subcommands that are not built yet ([`RESERVED`]).
+//! (dispatched in [`crate::app::execute`]). The name `resume` is reserved for a subcommand that
+//! is not built yet ([`RESERVED`]).
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use crate::plot::{Chart, Format};
 
 /// Subcommand names kept free for planned work; none of them may be used for anything else.
-pub const RESERVED: [&str; 4] = ["validate", "sweep", "bench", "resume"];
+pub const RESERVED: [&str; 1] = ["resume"];
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -62,6 +62,12 @@ pub enum Command {
     Plot(PlotArgs),
     /// Write the HTML report of a run directory again from its recorded files.
     Report(ReportArgs),
+    /// Run many variants of a scenario (a sweep file), or merge the shards of a cluster run.
+    Sweep(SweepArgs),
+    /// Run the reference protocols and compare the model with published values.
+    Validate(ValidateArgs),
+    /// Time the reference workload (or a scenario) and report throughput.
+    Bench(BenchArgs),
 }
 
 /// `fibrosim run`.
@@ -136,6 +142,107 @@ pub struct ReportArgs {
     pub run_dir: PathBuf,
 }
 
+/// `fibrosim sweep`.
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_long_help = EXIT_CODES
+)]
+pub struct SweepArgs {
+    /// `merge`: join the shards of a cluster run.
+    #[command(subcommand)]
+    pub action: Option<SweepAction>,
+    /// Sweep file (TOML).
+    #[arg(required = true, value_name = "SWEEP.toml")]
+    pub sweep: Option<PathBuf>,
+    /// Sweep directory [default: output/<sweep name>].
+    #[arg(long, short, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Run only shard I of N: the runs whose index % N == I (0 ≤ I < N).
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
+    /// Discard results of runs whose scenario changed instead of refusing.
+    #[arg(long)]
+    pub force: bool,
+    /// Print no progress.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Do not draw the sweep charts (tables are still written).
+    #[arg(long)]
+    pub no_charts: bool,
+}
+
+/// Subcommands of `fibrosim sweep`.
+#[derive(Debug, Subcommand)]
+pub enum SweepAction {
+    /// Join the shards of a sweep run as a SLURM array: tables and charts of all runs.
+    Merge(SweepMergeArgs),
+}
+
+/// `fibrosim sweep merge`.
+#[derive(Debug, Args)]
+#[command(after_long_help = EXIT_CODES)]
+pub struct SweepMergeArgs {
+    /// Sweep directory written by the shards.
+    pub dir: PathBuf,
+}
+
+/// `fibrosim validate`.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Exit codes:
+  0  every check passed
+  1  a check failed, or a file could not be written
+  2  bad input: a missing or invalid validation scenario, an unknown flag")]
+pub struct ValidateArgs {
+    /// Output directory for validation.md, validation.json and charts/.
+    #[arg(long, short, value_name = "DIR", default_value = "output/validation")]
+    pub out: PathBuf,
+    /// Reduced blocks (632 × 632 µm, one channel pitch) and 2 seeds, for CI.
+    #[arg(long)]
+    pub quick: bool,
+    /// Seeds per protocol [default: 5, or 2 with --quick].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub seeds: Option<u32>,
+    /// Folder of the validation scenarios [default: scenarios/validation].
+    #[arg(long, value_name = "DIR")]
+    pub scenarios: Option<PathBuf>,
+    /// Print no progress.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `fibrosim bench`.
+#[derive(Debug, Args)]
+#[command(after_long_help = EXIT_CODES)]
+pub struct BenchArgs {
+    /// Time this scenario (both arms, as `fibrosim run`) instead of the reference workload.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Simulated days [reference: 2; scenario: its own end, or cut at N days].
+    #[arg(long, value_name = "N")]
+    pub days: Option<f64>,
+    /// Worker threads [default: one per core].
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub threads: Option<u32>,
+    /// Also write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+/// Parses `I/N` with I < N.
+pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("`{s}`: expected I/N with 0 ≤ I < N, e.g. 0/4");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let i: usize = i.trim().parse().map_err(|_| bad())?;
+    let n: usize = n.trim().parse().map_err(|_| bad())?;
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
 fn parse_format(s: &str) -> Result<Format, String> {
     s.parse().map_err(|e: crate::plot::PlotError| e.to_string())
 }
@@ -161,6 +268,32 @@ mod tests {
     #[test]
     fn definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn shards_parse() {
+        assert_eq!(parse_shard("0/4"), Ok((0, 4)));
+        assert_eq!(parse_shard("3/4"), Ok((3, 4)));
+        assert!(parse_shard("4/4").is_err());
+        assert!(parse_shard("1/0").is_err());
+        assert!(parse_shard("x").is_err());
+    }
+
+    #[test]
+    fn sweep_merge_is_a_subcommand() {
+        let cli = Cli::try_parse_from(["fibrosim", "sweep", "merge", "out/s"]).unwrap();
+        match cli.command {
+            Command::Sweep(a) => assert!(matches!(a.action, Some(SweepAction::Merge(_)))),
+            other => panic!("parsed as {other:?}"),
+        }
+        let cli = Cli::try_parse_from(["fibrosim", "sweep", "s.toml", "--shard", "1/2"]).unwrap();
+        match cli.command {
+            Command::Sweep(a) => {
+                assert_eq!(a.sweep, Some(PathBuf::from("s.toml")));
+                assert_eq!(a.shard, Some((1, 2)));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! fibrosim: skin remodelling after microneedling.
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod fsutil;
 pub mod observe;
@@ -9,3 +10,4 @@ pub mod run;
 pub mod scenario;
 pub mod sim;
 pub mod sweep;
+pub mod validate;

@@ -12,7 +12,7 @@ mod collagen;
 mod depth;
 mod needles;
 mod section;
-mod style;
+pub(crate) mod style;
 #[cfg(test)]
 pub(crate) mod synthetic;
 

@@ -1,0 +1,461 @@
+//! `fibrosim bench`: the reference workload of the engine's performance work, independent of
+//! any scenario, and a timing of any scenario file.
+//!
+//! The reference workload ([`Config::default`]): a 2000 × 2000 × 1600 µm block of 20 µm voxels
+//! (100 × 100 × 80 = 800 000 voxels); 4 diffusing fields, each D = 108 000 µm²/h and decay
+//! 0.625 /h, solved with the engine's [`LodSolver`]; 21 000 fibroblasts placed uniformly at
+//! random in the dermis, all activated and motile (20 µm/h, persistence 2 h, chemotaxis bias
+//! 0.5 up the gradient of field 0, secreting into field 1 by cloud-in-cell deposit), with no
+//! division or death; step 0.25 h; 2 simulated days (192 steps).
+//!
+//! One step: sources are added (a fixed source in field 0, the agents' deposits of the
+//! previous step in field 1), the 4 fields are solved, then every agent reads fields 0 and 1 at
+//! its position ([`sample_fields`]), turns and moves ([`confine`]) and computes its deposit
+//! ([`cic_weights`]) in a parallel pass writing only its own output; the deposits are then
+//! summed into the source buffer in agent order, so the result does not depend on the number
+//! of threads. Random numbers come from the engine's counter-based [`Stream`].
+
+use rayon::prelude::*;
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use crate::scenario::{self, Scenario};
+use crate::sim::diffusion::{LodScratch, LodSolver};
+use crate::sim::fibroblasts::{Deposit, cic_weights, confine, sample_fields};
+use crate::sim::rng::{Purpose, Stream};
+use crate::sim::tissue::Geometry;
+
+/// The reference workload's parameters.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// Block size, µm (x, y); depth comes from the face-cheek layers (50 + 250 + 1300 µm).
+    pub domain_um: [f64; 2],
+    /// Voxel edge, µm.
+    pub voxel_um: f64,
+    /// Diffusing fields.
+    pub fields: usize,
+    /// Diffusivity of every field, µm²/h.
+    pub diffusivity_um2_per_h: f64,
+    /// Decay of every field, /h.
+    pub decay_per_h: f64,
+    /// Fibroblasts.
+    pub agents: usize,
+    /// Speed, µm/h.
+    pub speed_um_per_h: f64,
+    /// Persistence time, h.
+    pub persistence_h: f64,
+    /// Largest chemotactic bias (χ).
+    pub chemotaxis: f64,
+    /// Gradient of half-maximal bias, field units per µm.
+    pub gradient_half: f64,
+    /// Secretion into field 1 per agent, field units × voxel per h.
+    pub secretion_per_h: f64,
+    /// Time step, h.
+    pub dt_h: f64,
+    /// Simulated days.
+    pub days: f64,
+    /// Random seed.
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            domain_um: [2000.0, 2000.0],
+            voxel_um: 20.0,
+            fields: 4,
+            diffusivity_um2_per_h: 108_000.0,
+            decay_per_h: 0.625,
+            agents: 21_000,
+            speed_um_per_h: 20.0,
+            persistence_h: 2.0,
+            chemotaxis: 0.5,
+            gradient_half: 0.002,
+            secretion_per_h: 0.004,
+            dt_h: 0.25,
+            days: 2.0,
+            seed: 1,
+        }
+    }
+}
+
+/// One agent's result of a step: where it went, its direction and its deposit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AgentOut {
+    /// New position, µm.
+    pub pos: [f64; 3],
+    /// New direction (unit vector).
+    pub dir: [f64; 3],
+    /// Cloud-in-cell deposit; `col1` holds the amount secreted into field 1.
+    pub deposit: Deposit,
+}
+
+/// The reference workload, ready to step.
+pub struct Reference {
+    /// Parameters.
+    pub cfg: Config,
+    /// The grid.
+    pub geom: Geometry,
+    solver: LodSolver,
+    scratch: LodScratch,
+    /// The diffusing fields.
+    pub fields: Vec<Vec<f32>>,
+    /// Source of field 0 (fixed) per voxel, per step.
+    source0: Vec<(usize, f32)>,
+    /// Sources of field 1 from the last deposits, per voxel.
+    source1: Vec<f32>,
+    /// Agent positions, µm.
+    pub pos: Vec<[f64; 3]>,
+    dir: Vec<[f64; 3]>,
+    out: Vec<AgentOut>,
+    tick: u64,
+    /// Wall seconds in the diffusion solves.
+    pub diffusion_s: f64,
+    /// Wall seconds in the agent pass and the deposit reduction.
+    pub agents_s: f64,
+}
+
+fn geometry(cfg: &Config) -> Geometry {
+    let text = format!(
+        "name = \"bench\"\n[tissue]\nsite = \"face_cheek\"\ndomain_um = [{}, {}]\nvoxel_um = {}\n",
+        cfg.domain_um[0], cfg.domain_um[1], cfg.voxel_um
+    );
+    let s = scenario::parse(&text, std::path::Path::new("bench.toml"))
+        .expect("the reference block is a valid scenario");
+    Geometry::new(&s)
+}
+
+impl Reference {
+    /// Builds the block, the fields (field 0 with a fixed source column at the centre, fields
+    /// 2 and 3 with a deterministic pattern) and the agents.
+    pub fn new(cfg: Config) -> Self {
+        let g = geometry(&cfg);
+        let n = g.voxels();
+        let solver = LodSolver::new(
+            g.nx,
+            g.ny,
+            g.nz,
+            g.h,
+            cfg.diffusivity_um2_per_h,
+            cfg.decay_per_h,
+            cfg.dt_h,
+        );
+        let scratch = solver.scratch();
+        let mut fields = vec![vec![0.0f32; n]; cfg.fields];
+        for f in fields.iter_mut().skip(2) {
+            for (i, v) in f.iter_mut().enumerate() {
+                *v = 1.0 + ((i.wrapping_mul(2_654_435_761)) % 1000) as f32 / 1000.0;
+            }
+        }
+        let (cx, cy) = (g.nx / 2, g.ny / 2);
+        let source0 = (g.z_pap..g.nz)
+            .map(|z| (g.idx(cx, cy, z), (10.0 * cfg.dt_h) as f32))
+            .collect();
+        let (mut pos, mut dir) = (
+            Vec::with_capacity(cfg.agents),
+            Vec::with_capacity(cfg.agents),
+        );
+        for id in 0..cfg.agents as u64 {
+            let mut r = Stream::new(cfg.seed, Purpose::Placement, id, 0);
+            let mut p = [
+                r.uniform() * g.lx(),
+                r.uniform() * g.ly(),
+                g.dermis_top() + r.uniform() * (g.lz() - g.dermis_top()),
+            ];
+            confine(&g, &mut p, None);
+            pos.push(p);
+            dir.push(r.unit_vector());
+        }
+        Reference {
+            out: vec![AgentOut::default(); cfg.agents],
+            source1: vec![0.0; n],
+            cfg,
+            geom: g,
+            solver,
+            scratch,
+            fields,
+            source0,
+            pos,
+            dir,
+            tick: 0,
+            diffusion_s: 0.0,
+            agents_s: 0.0,
+        }
+    }
+
+    /// Steps in the workload: `days` of `dt_h`.
+    pub fn steps(&self) -> u64 {
+        (self.cfg.days * 24.0 / self.cfg.dt_h).round() as u64
+    }
+
+    /// Adds the sources and solves every field.
+    pub fn diffuse(&mut self) {
+        let t0 = Instant::now();
+        for &(i, s) in &self.source0 {
+            self.fields[0][i] += s;
+        }
+        if self.fields.len() > 1 {
+            for (v, s) in self.fields[1].iter_mut().zip(&mut self.source1) {
+                *v += *s;
+                *s = 0.0;
+            }
+        }
+        for f in &mut self.fields {
+            self.solver.step(f, &mut self.scratch);
+        }
+        self.diffusion_s += t0.elapsed().as_secs_f64();
+    }
+
+    /// The parallel agent pass: every agent writes only its own [`AgentOut`].
+    pub fn agent_pass(&mut self) {
+        let g = &self.geom;
+        let c = &self.cfg;
+        let f0 = &self.fields[0];
+        let f1 = self.fields.get(1).unwrap_or(&self.fields[0]);
+        let tick = self.tick;
+        let decay = (-c.dt_h / c.persistence_h).exp();
+        let noise = (1.0 - (-2.0 * c.dt_h / c.persistence_h).exp()).sqrt();
+        let amount = c.secretion_per_h * c.dt_h;
+        self.out
+            .par_iter_mut()
+            .with_min_len(256)
+            .zip(self.pos.par_iter().zip(self.dir.par_iter()))
+            .enumerate()
+            .for_each(|(id, (o, (p, u)))| {
+                let mut r = Stream::new(c.seed, Purpose::Agent, id as u64, tick);
+                let (_, _, grad) = sample_fields(g, f0, f1, *p);
+                let gn = (grad[0] * grad[0] + grad[1] * grad[1] + grad[2] * grad[2]).sqrt();
+                let (b, gh) = if gn > 0.0 {
+                    (
+                        c.chemotaxis * gn / (gn + c.gradient_half),
+                        [grad[0] / gn, grad[1] / gn, grad[2] / gn],
+                    )
+                } else {
+                    (0.0, [0.0; 3])
+                };
+                let xi = r.unit_vector();
+                let mut d = [0.0; 3];
+                for k in 0..3 {
+                    d[k] = b * gh[k] + decay * (u[k] - b * gh[k]) + noise * xi[k];
+                }
+                let dn = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+                let d = if dn > 0.0 {
+                    [d[0] / dn, d[1] / dn, d[2] / dn]
+                } else {
+                    xi
+                };
+                let step = c.speed_um_per_h * c.dt_h;
+                let mut q = [p[0] + step * d[0], p[1] + step * d[1], p[2] + step * d[2]];
+                let mut d = d;
+                if confine(g, &mut q, None) {
+                    d[2] = -d[2];
+                }
+                let mut dep = cic_weights(g, q);
+                dep.col1 = amount;
+                *o = AgentOut {
+                    pos: q,
+                    dir: d,
+                    deposit: dep,
+                };
+            });
+    }
+
+    /// Applies the agents' moves and sums their deposits into field 1's source, in agent
+    /// order (a fixed order: the sum is the same at any thread count).
+    pub fn apply_deposits(&mut self) {
+        for ((o, p), u) in self.out.iter().zip(&mut self.pos).zip(&mut self.dir) {
+            *p = o.pos;
+            *u = o.dir;
+            let d = &o.deposit;
+            for k in 0..8 {
+                self.source1[d.idx[k] as usize] += (d.w[k] * d.col1) as f32;
+            }
+        }
+    }
+
+    /// One full step.
+    pub fn step(&mut self) {
+        self.diffuse();
+        let t0 = Instant::now();
+        self.agent_pass();
+        self.apply_deposits();
+        self.agents_s += t0.elapsed().as_secs_f64();
+        self.tick += 1;
+    }
+
+    /// Total of field 1 plus its pending source (a checksum for tests).
+    pub fn field1_mass(&self) -> f64 {
+        self.fields
+            .get(1)
+            .map(|f| f.iter().map(|&v| v as f64).sum::<f64>())
+            .unwrap_or(0.0)
+            + self.source1.iter().map(|&v| v as f64).sum::<f64>()
+    }
+}
+
+/// What a benchmark measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// `reference` or the scenario file.
+    pub workload: String,
+    /// Voxels of the block.
+    pub voxels: u64,
+    /// Agents at the start (reference) or baseline fibroblasts (scenario, treated arm).
+    pub agents: u64,
+    /// Simulated days.
+    pub simulated_days: f64,
+    /// Steps at the active dt (every step of the reference).
+    pub active_steps: u64,
+    /// Wall seconds of the whole workload.
+    pub wall_seconds: f64,
+    /// Wall seconds per simulated day (while active, for a scenario).
+    pub seconds_per_simulated_day: f64,
+    /// Voxel-field updates per second of diffusion time (reference) or of wall time.
+    pub voxel_field_updates_per_second: f64,
+    /// Agent steps per second of agent time (reference) or of wall time.
+    pub agent_steps_per_second: f64,
+    /// Wall seconds in diffusion (reference) or the engine's phase seconds (scenario).
+    pub phase_seconds: Vec<(String, f64)>,
+    /// Peak resident memory, bytes (VmHWM), when known.
+    pub peak_memory_bytes: Option<u64>,
+    /// rayon worker threads.
+    pub threads: usize,
+}
+
+/// Peak resident set size of this process (VmHWM of /proc/self/status), bytes.
+pub fn peak_memory_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Runs the reference workload.
+pub fn run_reference(cfg: Config) -> BenchReport {
+    let t0 = Instant::now();
+    let mut r = Reference::new(cfg);
+    let setup = t0.elapsed().as_secs_f64();
+    let steps = r.steps();
+    let t1 = Instant::now();
+    for _ in 0..steps {
+        r.step();
+    }
+    let wall = t1.elapsed().as_secs_f64();
+    let days = steps as f64 * r.cfg.dt_h / 24.0;
+    let updates = (r.geom.voxels() * r.fields.len()) as f64 * steps as f64;
+    let agent_steps = r.cfg.agents as f64 * steps as f64;
+    BenchReport {
+        workload: "reference".into(),
+        voxels: r.geom.voxels() as u64,
+        agents: r.cfg.agents as u64,
+        simulated_days: days,
+        active_steps: steps,
+        wall_seconds: wall,
+        seconds_per_simulated_day: wall / days.max(1e-12),
+        voxel_field_updates_per_second: updates / r.diffusion_s.max(1e-12),
+        agent_steps_per_second: agent_steps / r.agents_s.max(1e-12),
+        phase_seconds: vec![
+            ("setup".into(), setup),
+            ("diffusion".into(), r.diffusion_s),
+            ("agents".into(), r.agents_s),
+        ],
+        peak_memory_bytes: peak_memory_bytes(),
+        threads: rayon::current_num_threads(),
+    }
+}
+
+/// Cuts a scenario at `days`: sessions after it are dropped and the follow-up ends there.
+pub fn truncate(s: &mut Scenario, days: f64) {
+    s.schedule.days.retain(|&d| d <= days);
+    let last = s.schedule.days.last().copied().unwrap_or(0.0);
+    s.schedule.follow_up_days = (days - last).max(0.0);
+}
+
+/// Runs a scenario (both arms, as `fibrosim run` does) and reports the treated arm's work.
+pub fn run_scenario(s: &Scenario, label: &str) -> BenchReport {
+    let stop = AtomicBool::new(false);
+    let t0 = Instant::now();
+    let out = crate::run::run(s, &|_, _| {}, &stop);
+    let wall = t0.elapsed().as_secs_f64();
+    let w = &out.work_treated;
+    let phase_names = [
+        "sessions",
+        "density",
+        "fields",
+        "agents",
+        "apply+matrix",
+        "epidermis",
+    ];
+    let active_s: f64 = w.phase_seconds.iter().sum();
+    let dt = s.numerics.dt_h;
+    let active_days = w.active_steps as f64 * dt / 24.0;
+    let e = scenario::estimate(s);
+    BenchReport {
+        workload: label.into(),
+        voxels: e.voxels,
+        agents: e.agents_baseline,
+        simulated_days: out.record.summary.end_day,
+        active_steps: w.active_steps,
+        wall_seconds: wall,
+        seconds_per_simulated_day: if active_days > 0.0 {
+            active_s / active_days
+        } else {
+            f64::NAN
+        },
+        voxel_field_updates_per_second: w.voxel_field_updates as f64 / active_s.max(1e-12),
+        agent_steps_per_second: w.agent_steps as f64 / active_s.max(1e-12),
+        phase_seconds: phase_names
+            .iter()
+            .zip(w.phase_seconds)
+            .map(|(n, v)| (n.to_string(), v))
+            .collect(),
+        peak_memory_bytes: peak_memory_bytes(),
+        threads: rayon::current_num_threads(),
+    }
+}
+
+/// The printed table.
+pub fn table(r: &BenchReport) -> String {
+    let mut o = String::new();
+    let row = |o: &mut String, k: &str, v: String| {
+        let _ = writeln!(o, "  {k:<34} {v}");
+    };
+    let _ = writeln!(o, "benchmark: {}", r.workload);
+    row(&mut o, "voxels", r.voxels.to_string());
+    row(&mut o, "agents", r.agents.to_string());
+    row(
+        &mut o,
+        "simulated days / active steps",
+        format!("{} / {}", r.simulated_days, r.active_steps),
+    );
+    row(&mut o, "wall time", format!("{:.2} s", r.wall_seconds));
+    row(
+        &mut o,
+        "seconds per simulated day",
+        format!("{:.2} s", r.seconds_per_simulated_day),
+    );
+    row(
+        &mut o,
+        "voxel-field updates per second",
+        format!("{:.3e}", r.voxel_field_updates_per_second),
+    );
+    row(
+        &mut o,
+        "agent-steps per second",
+        format!("{:.3e}", r.agent_steps_per_second),
+    );
+    for (k, v) in &r.phase_seconds {
+        row(&mut o, &format!("phase {k}"), format!("{v:.2} s"));
+    }
+    row(
+        &mut o,
+        "peak memory (VmHWM)",
+        r.peak_memory_bytes
+            .map(|b| format!("{:.0} MiB", b as f64 / 1048576.0))
+            .unwrap_or_else(|| "unknown".into()),
+    );
+    row(&mut o, "threads", r.threads.to_string());
+    o
+}
