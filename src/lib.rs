@@ -2,6 +2,7 @@
 pub mod app;
 pub mod cli;
 pub mod fsutil;
+pub mod guard;
 pub mod observe;
 pub mod plot;
 pub mod report;
