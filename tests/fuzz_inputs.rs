@@ -78,19 +78,32 @@ impl Drop for Temp {
     }
 }
 
-/// Every error names `file`; an error about a key gives its line.
+/// Whether the file sets `key` (its last segment appears as `leaf =`): an error about a key the
+/// file sets must give its line (a missing key has none).
+fn sets(text: &str, key: &str) -> bool {
+    let leaf = key.rsplit('.').next().unwrap_or(key);
+    let leaf = leaf.split('[').next().unwrap_or(leaf);
+    !leaf.is_empty()
+        && text
+            .lines()
+            .any(|l| l.trim_start().starts_with(leaf) && l.contains('='))
+}
+
+/// Every error names `file`; an error about a key the file sets gives its line.
 fn well_located(e: &ScenarioErrors, file: &Path) {
     assert!(!e.0.is_empty());
+    let text = String::from_utf8_lossy(&fs::read(file).unwrap()).into_owned();
     for err in &e.0 {
         assert_eq!(err.file, file, "{err}");
         assert!(err.to_string().starts_with(&file.display().to_string()));
-        if !err.key.is_empty() {
+        if sets(&text, &err.key) {
             assert!(err.line.is_some(), "no line for key {}: {err}", err.key);
         }
     }
 }
 
 fn sweep_located(e: &SweepError, file: &Path) {
+    let body = String::from_utf8_lossy(&fs::read(file).unwrap()).into_owned();
     let text = e.to_string();
     assert!(
         text.contains(&file.display().to_string())
@@ -99,7 +112,7 @@ fn sweep_located(e: &SweepError, file: &Path) {
         "{text}"
     );
     for i in e.issues() {
-        if !i.key.is_empty() && i.file == file {
+        if i.file == file && sets(&body, &i.key) {
             assert!(i.line.is_some(), "no line for key {}: {i}", i.key);
         }
     }
