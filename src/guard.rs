@@ -151,7 +151,7 @@ impl std::error::Error for NumericalError {}
 
 /// Checks the sampled state (call after `sync_matrix`) for non-finite values anywhere and for
 /// negative values in quantities that cannot be negative; the first offender is reported.
-pub fn check_state(sim: &Simulation) -> Result<(), NumericalError> {
+pub fn check_state(sim: &Simulation) -> Result<(), Box<NumericalError>> {
     let g = &sim.geom;
     let err = |field: &str, value: f64, i: usize| {
         let plane = g.plane();
@@ -181,7 +181,7 @@ pub fn check_state(sim: &Simulation) -> Result<(), NumericalError> {
         ("protease", &f.c),
     ] {
         if let Some(i) = v.iter().position(|&x| bad(x as f64)) {
-            return Err(err(name, v[i] as f64, i));
+            return Err(Box::new(err(name, v[i] as f64, i)));
         }
     }
     let m = &sim.matrix;
@@ -196,7 +196,7 @@ pub fn check_state(sim: &Simulation) -> Result<(), NumericalError> {
         ("fibrin", &m.fibrin),
     ] {
         if let Some(i) = v.iter().position(|&x| bad(x)) {
-            return Err(err(name, v[i], i));
+            return Err(Box::new(err(name, v[i], i)));
         }
     }
     if let Some(i) = m.dep.iter().position(|d| d.iter().any(|&x| bad(x))) {
@@ -205,7 +205,7 @@ pub fn check_state(sim: &Simulation) -> Result<(), NumericalError> {
             .copied()
             .find(|&x| bad(x))
             .unwrap_or(f64::NAN);
-        return Err(err("deposits", v, i));
+        return Err(Box::new(err("deposits", v, i)));
     }
     if let Some(k) = sim
         .cells
@@ -222,10 +222,10 @@ pub fn check_state(sim: &Simulation) -> Result<(), NumericalError> {
         let mut e = err("cell position", v, 0);
         e.at_um = p;
         e.voxel = [usize::MAX; 3];
-        return Err(e);
+        return Err(Box::new(e));
     }
     if let Some(col) = sim.epidermis.iter().position(|&x| bad(x)) {
-        return Err(err("epidermis", sim.epidermis[col], col));
+        return Err(Box::new(err("epidermis", sim.epidermis[col], col)));
     }
     Ok(())
 }

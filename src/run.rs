@@ -105,7 +105,7 @@ impl ArmRun {
         self.sim.tick >= self.end
     }
 
-    fn sample(&mut self) -> Result<(), NumericalError> {
+    fn sample(&mut self) -> Result<(), Box<NumericalError>> {
         let sim = &mut self.sim;
         sim.sync_matrix();
         guard::check_state(sim)?;
@@ -131,7 +131,7 @@ impl ArmRun {
     }
 
     /// Takes the first sample (tick 0).
-    pub fn start(&mut self) -> Result<(), NumericalError> {
+    pub fn start(&mut self) -> Result<(), Box<NumericalError>> {
         self.sample()
     }
 
@@ -142,7 +142,7 @@ impl ArmRun {
         until: u64,
         progress: Progress,
         halt: &(dyn Fn() -> bool + Sync),
-    ) -> Result<(), NumericalError> {
+    ) -> Result<(), Box<NumericalError>> {
         while self.sim.tick < self.end && self.sim.tick < until {
             if halt() {
                 break;

@@ -214,11 +214,7 @@ fn mutate(text: &str, muts: &[Mutation]) -> Vec<u8> {
                 let len = b.len().max(1);
                 match m {
                     Mutation::Truncate(i) => b.truncate(i % len),
-                    Mutation::Byte(i, x) => {
-                        if !b.is_empty() {
-                            b[i % len] = *x;
-                        }
-                    }
+                    Mutation::Byte(i, x) if !b.is_empty() => b[i % len] = *x,
                     Mutation::Insert(i, x) => {
                         let at = (i % len).min(b.len());
                         b.splice(at..at, x.iter().copied());

@@ -407,7 +407,7 @@ fn sigint_stops_cleanly_and_the_run_resumes() {
         .status()
         .unwrap();
     assert!(st.success());
-    let mut child = binary()
+    let child = binary()
         .args(["run", s(&f), "--out", s(&part), "-q", "--no-charts"])
         .args(["--checkpoint-every-days", "2"])
         .stderr(Stdio::piped())
