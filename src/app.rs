@@ -5,7 +5,8 @@
 //!
 //! A run is written into a hidden staging directory beside its destination and renamed into
 //! place only at the end, so the destination holds either nothing, the previous result, or the
-//! complete new one; a killed run leaves at most a hidden `.<name>.partial-<pid>` folder.
+//! complete new one; a killed run leaves at most a hidden `.<name>.partial-<pid>` folder
+//! (holding its last `checkpoint.bin` when checkpoints were on, for `fibrosim resume`).
 
 use anyhow::{Context, anyhow};
 use serde::Serialize;
@@ -18,7 +19,7 @@ use std::time::Instant;
 
 use crate::cli::{
     BenchArgs, CheckArgs, Cli, Command, EXIT_BAD_INPUT, EXIT_FAILURE, InitArgs, PlotArgs,
-    ReportArgs, RunArgs, SweepAction, SweepArgs, ValidateArgs,
+    ReportArgs, ResumeArgs, RunArgs, SweepAction, SweepArgs, ValidateArgs,
 };
 use crate::fsutil::write_atomic;
 use crate::observe::record::{RecordError, RunRecord, files};
@@ -33,8 +34,8 @@ static STOP: AtomicBool = AtomicBool::new(false);
 /// Asks a `fibrosim run` in progress to stop early: the engine returns at its next step
 /// boundary, the results so far are written with `complete: false` and the command exits 1.
 ///
-/// Only stores to an atomic, so it is safe to call from a signal handler; the SIGINT and
-/// SIGTERM handlers that call it are installed by the robustness work, not here.
+/// Only stores to an atomic, so it is safe to call from a signal handler; the binary's SIGINT
+/// and SIGTERM handlers call it.
 pub fn request_stop() {
     STOP.store(true, Ordering::SeqCst);
 }
@@ -116,6 +117,7 @@ fn plot_error(e: PlotError) -> AppError {
 pub fn execute(cli: Cli) -> Result<(), AppError> {
     match cli.command {
         Command::Run(a) => run(&a),
+        Command::Resume(a) => resume(&a),
         Command::Check(a) => check(&a),
         Command::Init(a) => init(&a),
         Command::Plot(a) => plot(&a),
@@ -155,9 +157,19 @@ struct Manifest<'a> {
     work_control: Option<&'a WorkStats>,
     command_line: Vec<String>,
     complete: bool,
+    /// The day the run stopped at, when it did not reach its end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped_at_day: Option<f64>,
+    /// Why it stopped, when it failed (a numerical guard, a checkpoint not written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// Whether this run was continued from a checkpoint.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    resumed_from_checkpoint: bool,
 }
 
-/// `fibrosim run`: load, run, write into staging, rename into place, summarise.
+/// `fibrosim run`: load, check resources, run, write into staging, rename into place,
+/// summarise.
 pub fn run(args: &RunArgs) -> Result<(), AppError> {
     let started = Instant::now();
     let mut scenario = scenario::load(&args.scenario).map_err(AppError::Scenario)?;
@@ -169,18 +181,150 @@ pub fn run(args: &RunArgs) -> Result<(), AppError> {
         .clone()
         .unwrap_or_else(|| Path::new("output").join(&scenario.name));
     let dest = Destination::check(&out, args.force)?;
+    check_resources(
+        &scenario,
+        &dest,
+        args.checkpoint_every_days.is_some(),
+        args.quiet,
+    )?;
     set_threads(args.threads)?;
-    let threads = rayon::current_num_threads();
     let staging = dest.stage()?;
+    let flags = RunFlags {
+        quiet: args.quiet,
+        no_charts: args.no_charts,
+        checkpoint_every_days: args.checkpoint_every_days,
+    };
+    execute_run(&scenario, &dest, staging, &flags, None, started)
+}
 
-    let progress = Progress::new(&scenario, args.quiet);
-    let output = crate::run::run(&scenario, &|arm, f| progress.report(arm, f), &STOP);
+/// Name of the checkpoint inside a run directory (kept only while the run is incomplete).
+pub const CHECKPOINT_FILE: &str = "checkpoint.bin";
+
+/// `fibrosim resume`: continue a run from the checkpoint.bin of its directory (or of the
+/// staging folder a killed run left), writing the complete results into the run directory.
+pub fn resume(args: &ResumeArgs) -> Result<(), AppError> {
+    let started = Instant::now();
+    let dir = &args.dir;
+    if !dir.is_dir() {
+        return Err(AppError::BadInput(format!(
+            "{}: no such run directory",
+            dir.display()
+        )));
+    }
+    let file = dir.join(CHECKPOINT_FILE);
+    if !file.is_file() {
+        return Err(AppError::BadInput(format!(
+            "{}: no checkpoint; only a run started with --checkpoint-every-days and stopped \
+             before its end can be resumed",
+            file.display()
+        )));
+    }
+    let bytes = fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    let (scenario, payload) = crate::run::decode_checkpoint(&bytes, &file)
+        .map_err(|e| AppError::BadInput(format!("{}: refused: {e}", file.display())))?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staged = name
+        .strip_prefix('.')
+        .and_then(|r| r.rsplit_once(".partial-"))
+        .map(|(n, _)| n.to_string());
+    let (dest_path, leftover) = match staged {
+        Some(n) => (
+            dir.parent().unwrap_or(Path::new(".")).join(n),
+            Some(dir.clone()),
+        ),
+        None => (dir.clone(), None),
+    };
+    let dest = Destination::check(&dest_path, true)?;
+    check_resources(&scenario, &dest, true, args.quiet)?;
+    let staging = dest.stage()?;
+    let flags = RunFlags {
+        quiet: args.quiet,
+        no_charts: args.no_charts,
+        checkpoint_every_days: args.checkpoint_every_days,
+    };
+    let resumed = Resumed {
+        payload,
+        file: &file,
+        leftover: leftover.as_deref(),
+    };
+    execute_run(&scenario, &dest, staging, &flags, Some(resumed), started)
+}
+
+/// Prints what a run needs and refuses one the machine cannot hold.
+fn check_resources(
+    s: &Scenario,
+    dest: &Destination,
+    checkpoint: bool,
+    quiet: bool,
+) -> Result<(), AppError> {
+    let need = crate::guard::Resources::of(s, checkpoint);
+    if !quiet {
+        eprintln!("{}: needs {}", s.name, need.describe());
+    }
+    need.check(
+        s.numerics.max_memory_gib,
+        crate::guard::available_memory(),
+        crate::guard::free_disk(&dest.parent),
+        &dest.parent,
+    )
+    .map_err(|e| AppError::Failed(anyhow!("{}: refused: {e}", dest.path.display())))
+}
+
+/// The flags of `run` and `resume` that shape how a run is carried out.
+struct RunFlags {
+    quiet: bool,
+    no_charts: bool,
+    checkpoint_every_days: Option<f64>,
+}
+
+/// A checkpoint being continued from.
+struct Resumed<'a> {
+    payload: &'a [u8],
+    file: &'a Path,
+    /// The staging folder of a killed run, removed once its results are in place.
+    leftover: Option<&'a Path>,
+}
+
+/// Runs (or continues) `scenario` into `staging`, writes the results and the manifest, and
+/// renames them onto `dest`; an interrupted or failed run is kept too, marked incomplete.
+fn execute_run(
+    scenario: &Scenario,
+    dest: &Destination,
+    staging: Staging,
+    flags: &RunFlags,
+    resumed: Option<Resumed>,
+    started: Instant,
+) -> Result<(), AppError> {
+    let threads = rayon::current_num_threads();
+    let progress = Progress::new(scenario, flags.quiet);
+    let ckpt_path = staging.path().join(CHECKPOINT_FILE);
+    let save = |bytes: &[u8]| write_atomic(&ckpt_path, bytes).map_err(|e| e.to_string());
+    let opts = crate::run::RunOptions {
+        checkpoint: flags
+            .checkpoint_every_days
+            .map(|every_days| crate::run::Checkpointing {
+                every_days,
+                save: &save,
+            }),
+        resume: resumed.as_ref().map(|r| r.payload),
+    };
+    let output = crate::run::run_with(scenario, &opts, &|arm, f| progress.report(arm, f), &STOP)
+        .map_err(|e| {
+            let file = resumed.as_ref().map(|r| r.file.display().to_string());
+            AppError::BadInput(format!("{}: refused: {e}", file.unwrap_or_default()))
+        })?;
     progress.finish();
     let complete = output.record.summary.complete;
+    if complete && ckpt_path.exists() {
+        fs::remove_file(&ckpt_path).with_context(|| format!("removing {}", ckpt_path.display()))?;
+    }
 
-    let chart_error = write_results(staging.path(), &scenario, &output, args.no_charts)?;
+    let chart_error = write_results(staging.path(), scenario, &output, flags.no_charts)?;
     let manifest = Manifest {
-        scenario: scenario::to_toml(&scenario),
+        scenario: scenario::to_toml(scenario),
         seed: scenario.seed,
         version: env!("CARGO_PKG_VERSION"),
         threads,
@@ -191,23 +335,48 @@ pub fn run(args: &RunArgs) -> Result<(), AppError> {
             .map(|a| a.to_string_lossy().into_owned())
             .collect(),
         complete,
+        stopped_at_day: (!complete).then_some(output.record.summary.end_day),
+        error: output.error.clone(),
+        resumed_from_checkpoint: resumed.is_some(),
     };
     let json = serde_json::to_vec_pretty(&manifest).context("serialising the manifest")?;
     let manifest_path = staging.path().join(files::MANIFEST);
     write_atomic(&manifest_path, &json)?;
-    staging.commit(&dest)?;
+    let resumable = ckpt_path.exists();
+    staging.commit(dest)?;
+    if let Some(old) = resumed.as_ref().and_then(|r| r.leftover)
+        && old.exists()
+        && let Err(e) = fs::remove_dir_all(old)
+    {
+        eprintln!("warning: could not delete {}: {e}", old.display());
+    }
 
-    if !args.quiet {
+    if !flags.quiet {
         print!(
             "{}",
             run_summary(&dest.path, &output, manifest.wall_seconds, threads)
         );
     }
+    let day = plain(output.record.summary.end_day);
+    let how = if resumable {
+        format!(
+            "; continue it with `fibrosim resume {}`",
+            dest.path.display()
+        )
+    } else {
+        String::new()
+    };
+    if let Some(e) = &output.error {
+        return Err(AppError::Failed(anyhow!(
+            "{e}\nthe run stopped at day {day}; the results so far are in {} (manifest.json \
+             says complete: false){how}",
+            dest.path.display()
+        )));
+    }
     if !complete {
         return Err(AppError::Failed(anyhow!(
-            "the run was stopped at day {} before its end; the results so far are in {} \
-             (manifest.json says complete: false)",
-            plain(output.record.summary.end_day),
+            "the run was stopped at day {day} before its end; the results so far are in {} \
+             (manifest.json says complete: false){how}",
             dest.path.display()
         )));
     }

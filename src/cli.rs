@@ -3,8 +3,7 @@
 //!
 //! These types hold raw flags only; [`crate::app`] validates them against the files they name
 //! and does the work. Adding a subcommand is one variant here plus one function in `app.rs`
-//! (dispatched in [`crate::app::execute`]). The name `resume` is reserved for a subcommand that
-//! is not built yet ([`RESERVED`]).
+//! (dispatched in [`crate::app::execute`]).
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -12,7 +11,7 @@ use std::path::PathBuf;
 use crate::plot::{Chart, Format};
 
 /// Subcommand names kept free for planned work; none of them may be used for anything else.
-pub const RESERVED: [&str; 1] = ["resume"];
+pub const RESERVED: [&str; 0] = [];
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -54,6 +53,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario and write its results, charts and report into a new directory.
     Run(RunArgs),
+    /// Continue an interrupted run from its checkpoint.bin (run directory or staging folder).
+    Resume(ResumeArgs),
     /// Validate scenario files and estimate what each run needs.
     Check(CheckArgs),
     /// Write a commented scenario template listing every key with its unit and default.
@@ -94,6 +95,36 @@ pub struct RunArgs {
     /// Random seed, replacing the scenario's `seed`.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// Save the state of both arms to checkpoint.bin every N simulated days, so that an
+    /// interrupted run can be continued with `fibrosim resume`.
+    #[arg(long, value_name = "N", value_parser = parse_days)]
+    pub checkpoint_every_days: Option<f64>,
+}
+
+/// `fibrosim resume`.
+#[derive(Debug, Args)]
+#[command(after_long_help = EXIT_CODES)]
+pub struct ResumeArgs {
+    /// Run directory of an interrupted run (manifest.json says complete: false), or the hidden
+    /// `.<name>.partial-<pid>` folder a killed run left beside it; it must hold checkpoint.bin.
+    pub dir: PathBuf,
+    /// Print neither progress nor the final summary (errors are still printed).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Do not draw charts (the report is still written).
+    #[arg(long)]
+    pub no_charts: bool,
+    /// Go on saving checkpoints every N simulated days.
+    #[arg(long, value_name = "N", value_parser = parse_days)]
+    pub checkpoint_every_days: Option<f64>,
+}
+
+/// A positive, finite number of days.
+pub fn parse_days(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{s}`: expected a positive number of days, e.g. 7")),
+    }
 }
 
 /// `fibrosim check`.

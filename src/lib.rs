@@ -3,6 +3,7 @@ pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod fsutil;
+pub mod guard;
 pub mod observe;
 pub mod plot;
 pub mod report;

@@ -361,6 +361,9 @@ fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], corr: &[f32
     }
 }
 
+/// A per-plane hook run before the first sweep: (z, plane, matching plane of the aux array).
+pub type PlaneHook<'a> = dyn Fn(usize, &mut [f32], &mut [f32]) + Sync + 'a;
+
 /// Reusable buffers for [`LodSolver::step`]: one per z-plane for the xy
 /// sweeps, so tasks never share scratch and the step allocates nothing.
 #[derive(Clone, Debug)]
@@ -454,7 +457,7 @@ impl LodSolver {
         field: &mut [f32],
         scratch: &mut LodScratch,
         aux: Option<&mut [f32]>,
-        pre: &(dyn Fn(usize, &mut [f32], &mut [f32]) + Sync),
+        pre: &PlaneHook,
     ) {
         let (nx, ny, nz) = (self.nx, self.ny, self.nz);
         let nxy = nx * ny;

@@ -13,6 +13,7 @@
 //! `max_dt_h`: diffusing fields are zeroed and skipped, quiescent cells take the diffusive limit
 //! of their walk, and the matrix is integrated exactly.
 
+pub mod checkpoint;
 pub mod diffusion;
 pub mod fibroblasts;
 pub mod fields;

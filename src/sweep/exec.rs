@@ -1,6 +1,6 @@
-//! Running a sweep: the runs (or one shard of them) in parallel with rayon, each in its own
-//! directory; resuming from `done.json` markers; recording failures without stopping the
-//! others; merging shards; and writing the tables and charts from the run directories.
+//! Running a sweep: the runs (or one shard of them) in parallel, as many at once as the
+//! memory holds ([`crate::guard::parallel_runs`]), each in its own directory; resuming from
+//! `done.json` markers; recording failures without stopping the others; merging shards; and writing the tables and charts from the run directories.
 //!
 //! `runs/<id>/done.json` (written last, atomically) and `runs/<id>/failed.json` hold
 //! `{"id", "index", "scenario_hash", "version", ...}`; a run whose `done.json` matches its
@@ -13,7 +13,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::results::{self, RunEntry, RunResult, SweepFile};
@@ -214,7 +213,9 @@ fn run_one(sweep: &str, spec: &RunSpec, dir: &Path) -> Result<(), SweepError> {
         let stop = AtomicBool::new(false);
         let out = crate::run::run(&spec.scenario, &|_, _| {}, &stop);
         if !out.record.summary.complete {
-            return Err("the run stopped before its last day".to_string());
+            return Err(out
+                .error
+                .unwrap_or_else(|| "the run stopped before its last day".to_string()));
         }
         out.record.write(dir).map_err(|e| e.to_string())?;
         Ok(out.work_treated.active_steps)
@@ -356,15 +357,62 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions) -> Result<SweepReport, Swee
             eprintln!("{skipped} run(s) already done; {} to run", todo.len());
         }
     }
+    let per_run = todo
+        .iter()
+        .map(|r| crate::guard::Resources::of(&r.scenario, false))
+        .fold((0u64, 0u64), |(m, d), e| {
+            (m.max(e.memory_bytes), d.saturating_add(e.disk_bytes))
+        });
+    let parallel = crate::guard::parallel_runs(
+        crate::guard::available_memory(),
+        per_run.0,
+        rayon::current_num_threads(),
+    );
+    if !opts.quiet && !todo.is_empty() {
+        eprintln!(
+            "each run needs ≈ {:.1} MiB memory; {} runs need ≈ {:.1} MiB disk; {parallel} at a time",
+            per_run.0 as f64 / crate::guard::MIB,
+            todo.len(),
+            per_run.1 as f64 / crate::guard::MIB
+        );
+    }
+    if let Some(free) = crate::guard::free_disk(&runs_dir)
+        && per_run.1 > free
+    {
+        return Err(SweepError::io(
+            &runs_dir,
+            format!(
+                "refused: the runs need ≈ {:.1} MiB disk and only {:.2} MiB is free",
+                per_run.1 as f64 / crate::guard::MIB,
+                free as f64 / crate::guard::MIB
+            ),
+        ));
+    }
     let progress = Progress::new(todo.len(), opts.quiet);
-    let outcomes: Vec<(String, Result<(), SweepError>)> = todo
-        .par_iter()
-        .map(|r| {
-            let res = run_one(&sweep.name, r, &runs_dir.join(&r.id));
-            progress.tick(&r.id, res.is_ok());
-            (r.id.clone(), res)
-        })
-        .collect();
+    // At most `parallel` runs at once (memory), each using the whole rayon pool inside: the
+    // workers are plain threads, so waiting for a run never blocks a rayon worker.
+    let next = AtomicUsize::new(0);
+    let finished = Mutex::new(Vec::with_capacity(todo.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..parallel.min(todo.len()) {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(r) = todo.get(k) else { break };
+                    let res = run_one(&sweep.name, r, &runs_dir.join(&r.id));
+                    progress.tick(&r.id, res.is_ok());
+                    finished
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((k, r.id.clone(), res));
+                }
+            });
+        }
+    });
+    let mut finished = finished.into_inner().unwrap_or_else(|e| e.into_inner());
+    finished.sort_by_key(|f| f.0);
+    let outcomes: Vec<(String, Result<(), SweepError>)> =
+        finished.into_iter().map(|(_, id, res)| (id, res)).collect();
     progress.finish();
     let mut report = SweepReport {
         dir: dir.clone(),
