@@ -223,11 +223,8 @@ mod tests {
         for &x in &[0.0, 1e-9, 1e-5, 9e-4, 1.1e-3, 0.1, 2.0, 30.0] {
             let (e, g) = decay_factors(x);
             assert!((e - (-x).exp()).abs() < 1e-15 * (1.0 + e), "{x}");
-            let gx = if x == 0.0 {
-                1.0
-            } else {
-                (1.0 - (-x).exp()) / x
-            };
+            // exp_m1 avoids the cancellation of 1 − e^(−x) at small x.
+            let gx = if x == 0.0 { 1.0 } else { -(-x).exp_m1() / x };
             assert!((g - gx).abs() < 1e-12, "{x}: {g} vs {gx}");
         }
     }

@@ -353,14 +353,14 @@ mod tests {
         assert!(c.distance([100.0, 100.0, 10.0], 1000.0, 1000.0) < 0.0);
         assert!(c.distance([100.0, 100.0, 600.0], 1000.0, 1000.0) > 99.0);
         assert!(c.distance([300.0, 100.0, 10.0], 1000.0, 1000.0) > 100.0);
-        // Periodic image: a point across the wrap is close.
-        assert!(
-            c.distance(
-                [1090.0 - 1000.0 + 1000.0 - 10.0, 100.0, 10.0],
-                1000.0,
-                1000.0
-            ) > 0.0
-        );
+        // Periodic image: a channel at the edge reaches a point across the wrap.
+        let edge = Channel { x: 5.0, ..c };
+        let edge = Channel {
+            tip: [5.0, 100.0, 500.0],
+            ..edge
+        };
+        assert!(edge.distance([995.0, 100.0, 10.0], 1000.0, 1000.0) < 0.0);
+        assert!(edge.distance([900.0, 100.0, 10.0], 1000.0, 1000.0) > 50.0);
     }
 
     #[test]
