@@ -1,4 +1,4 @@
-//! The checks of MODEL.md section 8 (and the epidermal and barrier timings of section 5), as
+//! The checks of docs/model.md §9 (and the epidermal and barrier timings of section 5), as
 //! pure functions of recorded runs.
 //!
 //! Every function takes the [`RunRecord`]s of one or more protocols, one record per seed (the
@@ -21,8 +21,8 @@ use crate::observe::record::{
 /// A published source, cited as "Authors et al. Year, Journal".
 pub type Source = &'static str;
 
-/// Model contract (MODEL.md), for claims that the literature does not quantify.
-pub const SRC_MODEL: Source = "model contract (MODEL.md §4, §8)";
+/// Model contract (docs/model.md), for claims that the literature does not quantify.
+pub const SRC_MODEL: Source = "model contract (docs/model.md §9)";
 /// Collagen half-life in skin, the basis of the ageing drift.
 pub const SRC_VERZIJL: Source = "Verzijl N et al. 2000, J Biol Chem";
 /// Timing of the phases of wound repair.
@@ -35,13 +35,13 @@ pub const SRC_KALLURI: Source = "Kalluri H et al. 2011, AAPS J";
 pub const SRC_AUST: Source = "Aust MC et al. 2008, Plast Reconstr Surg";
 /// Collagen after multiple microneedling sessions.
 pub const SRC_EL_DOMYATI: Source = "El-Domyati M et al. 2015, Int J Dermatol";
-/// +53 % papillary collagen 8 weeks after 5 monthly 1.5 mm sessions (as quoted in MODEL.md §8).
-pub const SRC_LOTFI: Source = "Lotfi 2013 (as quoted in MODEL.md §8)";
+/// +53 % papillary collagen 8 weeks after 5 monthly 1.5 mm sessions (Lotfi 2013).
+pub const SRC_LOTFI: Source = "Lotfi 2013";
 /// Collagen I up, collagen III down 10 weeks after; 4 sessions beat 1.
 pub const SRC_ZEITTER: Source = "Zeitter S et al. 2014, Burns";
 
 /// The published values and tolerances the checks compare against. The defaults are those of
-/// MODEL.md; they are data, kept apart from the code that reads the runs.
+/// docs/model.md; they are data, kept apart from the code that reads the runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct Bands {
     /// Largest change of untreated cell density over the homeostasis run, %.

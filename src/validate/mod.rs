@@ -1,5 +1,5 @@
 //! `fibrosim validate`: the reference protocols of `scenarios/validation/` run over several
-//! seeds, judged against the published values of MODEL.md section 8 (and the epidermal and
+//! seeds, judged against the published values of docs/model.md §9 (and the epidermal and
 //! barrier timings of section 5), and written up as `validation.md`, `validation.json` and
 //! charts.
 //!
@@ -65,7 +65,7 @@ pub const PROTOCOLS: [&str; 9] = [
 ];
 /// Lateral block of `--quick`, µm: one channel pitch at 250 channels per cm² (√(10⁸/250)).
 pub const QUICK_DOMAIN_UM: f64 = 632.0;
-/// Default seeds of a full validation (MODEL.md §7: ≥ 5 for any claim).
+/// Default seeds of a full validation (≥ 5 seeds for any claim).
 pub const DEFAULT_SEEDS: u32 = 5;
 /// Default seeds of `--quick`.
 pub const QUICK_SEEDS: u32 = 2;
@@ -83,7 +83,7 @@ pub struct Options {
     pub progress: bool,
 }
 
-/// One group of claims: a check of MODEL.md section 8.
+/// One group of claims: a check of docs/model.md §9.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     /// 1–6.
@@ -398,7 +398,7 @@ pub fn markdown(r: &Report) -> String {
     }
     let _ = writeln!(
         o,
-        "Checks of MODEL.md section 8 (and the epidermal and barrier timings of section 5). \
+        "Checks of docs/model.md §9 (and the epidermal and barrier timings of section 5). \
          Ordinal claims test an order or a sign; the others a published band. Model values are \
          mean ± SD over seeds; per-seed values are in `validation.json`; charts in `charts/`.\n"
     );
