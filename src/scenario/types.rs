@@ -245,7 +245,7 @@ pub struct Numerics {
     pub dt_h: f64,
     /// Interval of the slow processes, h: relative cell density ρ is recomputed and the matrix
     /// pools are integrated (exactly, with the protease averaged over the interval) every
-    /// `slow_interval_h`; default 1; 0.01–24; a multiple of dt_h. Setting it to dt_h gives the
+    /// `slow_interval_h`; default 2; 0.01–24; a multiple of dt_h. Setting it to dt_h gives the
     /// per-step order of the model specification.
     pub slow_interval_h: f64,
     /// Burn-in of the fibroblast population before day 0, days: the untreated cell dynamics
@@ -532,7 +532,7 @@ impl Default for Numerics {
     fn default() -> Self {
         Numerics {
             dt_h: 0.25,
-            slow_interval_h: 1.0,
+            slow_interval_h: 2.0,
             burn_in_days: 120.0,
             fast_forward: true,
             max_dt_h: 24.0,
