@@ -119,17 +119,18 @@ impl ArmRun {
         let m = self.marks.get(&sim.tick).copied();
         let rec = &mut self.rec;
         let deposits = sim.take_deposits();
-        rec.global.push(sample::global(sim, deposits));
+        let sums = sample::plane_sums(sim);
+        rec.global.push(sample::global(sim, &sums, deposits));
         if let Some(m) = m {
             if m.regions {
-                rec.regions.extend(sample::regions(sim));
+                rec.regions.extend(sample::regions(sim, &sums));
                 if sim.arm == Arm::Treated {
                     rec.centroids
-                        .push((sim.day(), sample::neo_centroid_um(sim)));
+                        .push((sim.day(), sample::neo_centroid_um(sim, &sums)));
                 }
             }
             if m.snapshot {
-                rec.profiles.extend(sample::profile(sim));
+                rec.profiles.extend(sample::profile(sim, &sums));
                 if sim.arm == Arm::Treated {
                     rec.sections.extend(sample::section(sim, self.section_y_um));
                 }

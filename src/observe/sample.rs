@@ -3,7 +3,6 @@
 
 use crate::observe::record::{GlobalRow, ProfileRow, RegionRow, SectionRow};
 use crate::sim::Simulation;
-use crate::sim::fibroblasts::CellState;
 use crate::sim::tissue::Layer;
 use rayon::prelude::*;
 
@@ -27,14 +26,16 @@ const NSUM: usize = 13;
 
 /// Sums over one z-plane, in a fixed order.
 #[derive(Debug, Clone, Copy)]
-struct PlaneSums {
+pub struct PlaneSums {
     s: [f64; NSUM],
     pmax: f64,
     tmax: f64,
     cells: [u64; 3],
 }
 
-fn plane_sums(sim: &Simulation) -> Vec<PlaneSums> {
+/// Per-plane sums of every pool, field and cell count at the current time: one pass over the
+/// grid, shared by all the rows of a sample.
+pub fn plane_sums(sim: &Simulation) -> Vec<PlaneSums> {
     let g = &sim.geom;
     let plane = g.plane();
     let m = &sim.matrix;
@@ -132,21 +133,20 @@ fn region_row(
 }
 
 /// Per-layer, whole-dermis and per-band rows at the current time.
-pub fn regions(sim: &Simulation) -> Vec<RegionRow> {
+pub fn regions(sim: &Simulation, sums: &[PlaneSums]) -> Vec<RegionRow> {
     let g = &sim.geom;
-    let sums = plane_sums(sim);
     let mut rows = Vec::new();
     for (name, z0, z1) in [
         ("papillary", g.z_pap, g.z_ret),
         ("reticular", g.z_ret, g.nz),
         ("dermis", g.z_pap, g.nz),
     ] {
-        rows.extend(region_row(sim, &sums, name, z0, z1));
+        rows.extend(region_row(sim, sums, name, z0, z1));
     }
     let mut z = 0;
     while z < g.nz {
         let z1 = (z + BAND_LAYERS).min(g.nz);
-        rows.extend(region_row(sim, &sums, "band", z, z1));
+        rows.extend(region_row(sim, sums, "band", z, z1));
         z = z1;
     }
     rows
@@ -154,9 +154,8 @@ pub fn regions(sim: &Simulation) -> Vec<RegionRow> {
 
 /// Whole-block row at the current time. `deposits` are the neo collagen I and III deposited
 /// since the previous row (µg) and that span (h).
-pub fn global(sim: &Simulation, deposits: ([f64; 2], f64)) -> GlobalRow {
+pub fn global(sim: &Simulation, sums: &[PlaneSums], deposits: ([f64; 2], f64)) -> GlobalRow {
     let g = &sim.geom;
-    let sums = plane_sums(sim);
     let mut s = [0.0f64; NSUM];
     let (mut pmax, mut tmax) = (0.0f64, 0.0f64);
     let mut npap = 0.0;
@@ -201,9 +200,8 @@ pub fn global(sim: &Simulation, deposits: ([f64; 2], f64)) -> GlobalRow {
 }
 
 /// Depth profile (one row per dermal voxel layer) at the current time.
-pub fn profile(sim: &Simulation) -> Vec<ProfileRow> {
+pub fn profile(sim: &Simulation, sums: &[PlaneSums]) -> Vec<ProfileRow> {
     let g = &sim.geom;
-    let sums = plane_sums(sim);
     let np = g.plane() as f64;
     (g.z_pap..g.nz)
         .map(|z| {
@@ -258,9 +256,8 @@ pub fn section(sim: &Simulation, y_um: f64) -> Vec<SectionRow> {
 }
 
 /// Depth centroid of neo collagen, µm (NaN when there is none).
-pub fn neo_centroid_um(sim: &Simulation) -> f64 {
+pub fn neo_centroid_um(sim: &Simulation, sums: &[PlaneSums]) -> f64 {
     let g = &sim.geom;
-    let sums = plane_sums(sim);
     let (mut w, mut wz) = (0.0, 0.0);
     for (z, ps) in sums.iter().enumerate() {
         let neo = ps.s[N1] + ps.s[N3];
@@ -268,13 +265,4 @@ pub fn neo_centroid_um(sim: &Simulation) -> f64 {
         wz += neo * (z as f64 + 0.5) * g.h;
     }
     if w > 0.0 { wz / w } else { f64::NAN }
-}
-
-/// Whether a cell state count is consistent (for tests).
-pub fn state_name(s: CellState) -> &'static str {
-    match s {
-        CellState::Quiescent => "quiescent",
-        CellState::Activated => "activated",
-        CellState::Myofibroblast => "myofibroblast",
-    }
 }

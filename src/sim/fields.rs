@@ -279,12 +279,19 @@ impl Fields {
         solved
     }
 
-    /// Quiet fast-forward: the diffusing fields are below threshold and set to zero.
+    /// Quiet fast-forward: P, T and C are below threshold and set to zero (once: a zeroed field
+    /// stays zero until the next source). M is zeroed by the quiet slow step that follows.
     pub fn quiet_zero(&mut self) {
-        for f in [&mut self.m, &mut self.p, &mut self.t, &mut self.c] {
-            f.iter_mut().for_each(|v| *v = 0.0);
+        for (live, f) in self
+            .fast_live
+            .iter_mut()
+            .zip([&mut self.p, &mut self.t, &mut self.c])
+        {
+            if *live {
+                f.iter_mut().for_each(|v| *v = 0.0);
+                *live = false;
+            }
         }
-        self.fast_live = [false; 3];
     }
 }
 

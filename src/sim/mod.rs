@@ -30,7 +30,7 @@ use fields::Fields;
 use matrix::Matrix;
 use params::Params;
 use smoothing::{GaussianSmoother, SmoothScratch};
-use tissue::{Geometry, Layer};
+use tissue::Geometry;
 use treatment::Channel;
 
 /// Which arm of a comparison a simulation is.
@@ -215,29 +215,34 @@ impl Simulation {
         let steps = days.round() as u64;
         for k in 0..steps {
             self.compute_density();
-            let inp = AgentInputs {
-                geom: &self.geom,
-                par: &self.par,
-                pdgf: &self.fields.p,
-                tgfb: &self.fields.t,
-                rho_num: &self.rho_num,
-                rho_den: &self.rho_den,
-                rho_self: &self.rho_self,
-                fibrin: &self.matrix.fibrin,
-                collagen: &self.matrix.total,
-                seed: self.scenario.seed,
-                tick: k,
-                dt: 24.0,
-                quiet: true,
-                purpose: rng::Purpose::BurnIn,
-            };
-            self.cells.step(&inp, &mut self.outcomes);
+            self.agent_pass(k, 24.0, true, rng::Purpose::BurnIn);
             self.apply_outcomes();
         }
         // Never-activated quiescent cells deposit nothing; clear for certainty.
         self.matrix.dep.iter_mut().for_each(|d| *d = [0.0; 3]);
         self.deposit_ug = [0.0; 2];
         self.density_stale = true;
+    }
+
+    /// The parallel agent pass over `dt` h from `tick`: fills `outcomes`, changes nothing else.
+    fn agent_pass(&mut self, tick: u64, dt: f64, quiet: bool, purpose: rng::Purpose) {
+        let inp = AgentInputs {
+            geom: &self.geom,
+            par: &self.par,
+            pdgf: &self.fields.p,
+            tgfb: &self.fields.t,
+            rho_num: &self.rho_num,
+            rho_den: &self.rho_den,
+            rho_self: &self.rho_self,
+            fibrin: &self.matrix.fibrin,
+            collagen: &self.matrix.total,
+            seed: self.scenario.seed,
+            tick,
+            dt,
+            quiet,
+            purpose,
+        };
+        self.cells.step(&inp, &mut self.outcomes);
     }
 
     /// Current time, h.
@@ -325,25 +330,7 @@ impl Simulation {
         }
         lap(2, &mut self.work);
         // 4. Agents.
-        {
-            let inp = AgentInputs {
-                geom: &self.geom,
-                par: &self.par,
-                pdgf: &self.fields.p,
-                tgfb: &self.fields.t,
-                rho_num: &self.rho_num,
-                rho_den: &self.rho_den,
-                rho_self: &self.rho_self,
-                fibrin: &self.matrix.fibrin,
-                collagen: &self.matrix.total,
-                seed: self.scenario.seed,
-                tick: self.tick,
-                dt,
-                quiet,
-                purpose: rng::Purpose::Agent,
-            };
-            self.cells.step(&inp, &mut self.outcomes);
-        }
+        self.agent_pass(self.tick, dt, quiet, rng::Purpose::Agent);
         self.work.agent_steps += self.cells.len() as u64;
         lap(3, &mut self.work);
         // 5. Apply outcomes, deposits, matrix.
@@ -631,11 +618,6 @@ impl Simulation {
             })
             .sum();
         (open / area).min(1.0)
-    }
-
-    /// Home layer of a position (for tests and summaries).
-    pub fn layer_at(&self, z_um: f64) -> Layer {
-        self.geom.layer_at(z_um)
     }
 }
 
