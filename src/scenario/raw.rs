@@ -226,6 +226,8 @@ table! {
         dt_h: 0.01 ..= 1, "h", "time step while the tissue is active";
         slow_interval_h: 0.01 ..= 24, "h", "interval at which cell density ρ and the matrix pools are updated (a multiple of dt_h)";
         burn_in_days: 0 ..= 3650, "days", "untreated cell dynamics run before day 0 so that the start is at the stationary density";
+        settle_after_days: 1 ..= 3650, "days", "days after a session from which active steps are settled steps of settle_step_h (3650: never)";
+        settle_step_h: 0.01 ..= 24, "h", "length of a settled step (a multiple of dt_h dividing slow_interval_h)";
         max_memory_gib: 0.1 ..= 1024, "GiB", "memory a run may use; larger scenarios are refused";
     }
 }

@@ -252,6 +252,13 @@ pub struct Numerics {
     /// (quiescent walk, density-dependent division and death; matrix untouched) run on the
     /// randomly placed cells so that day 0 starts at the stationary density; default 120; 0–3650.
     pub burn_in_days: f64,
+    /// Days after a session from which active steps are "settled" steps of `settle_step_h`
+    /// (P, T, C and the agents advanced over the longer step), once the platelet release has
+    /// decayed; default 3; 1–3650 (3650: never).
+    pub settle_after_days: f64,
+    /// Length of a settled step, h; default 1; 0.01–24; a multiple of dt_h that divides
+    /// slow_interval_h.
+    pub settle_step_h: f64,
     /// Allow the quiet fast-forward; default true.
     pub fast_forward: bool,
     /// Longest fast-forward step, h; default 24; dt_h–240.
@@ -534,6 +541,8 @@ impl Default for Numerics {
             dt_h: 0.25,
             slow_interval_h: 2.0,
             burn_in_days: 120.0,
+            settle_after_days: 3.0,
+            settle_step_h: 1.0,
             fast_forward: true,
             max_dt_h: 24.0,
             max_memory_gib: 8.0,

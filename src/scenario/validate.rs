@@ -787,6 +787,26 @@ fn consistency(cx: &mut Cx, s: &Scenario) {
             ),
         );
     }
+    let settle = s.numerics.settle_step_h;
+    if !cx.failed("numerics.settle_step_h")
+        && !cx.failed("numerics.slow_interval_h")
+        && multiple(slow)
+        && (!multiple(settle) || settle > slow + 1e-9 || {
+            let k = slow / settle;
+            (k - k.round()).abs() > 1e-6
+        })
+    {
+        cx.err_alt(
+            "numerics.settle_step_h",
+            "numerics.slow_interval_h",
+            format!(
+                " = {}: must be a multiple of numerics.dt_h = {} h that divides numerics.slow_interval_h = {} h",
+                num(settle),
+                num(dt),
+                num(slow)
+            ),
+        );
+    }
     if !cx.failed("output.interval_days") && !multiple(o.interval_days * 24.0) {
         cx.err_alt(
             "output.interval_days",

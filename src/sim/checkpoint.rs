@@ -28,7 +28,7 @@ use crate::scenario::Scenario;
 /// First bytes of every checkpoint file.
 pub const MAGIC: &[u8; 13] = b"FIBROSIM-CKPT";
 /// Version of the layout; bumped whenever anything written changes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// FNV-1a 64 of `bytes`.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -288,6 +288,7 @@ fn expect_len<T>(v: Vec<T>, n: usize, what: &str) -> Result<Vec<T>, String> {
 fn write_work(w: &mut Writer, s: &WorkStats, timings: bool) {
     w.u64(s.active_steps);
     w.u64(s.quiet_steps);
+    w.u64(s.settled_steps);
     w.u64(s.agent_steps);
     w.u64(s.voxel_field_updates);
     if timings {
@@ -307,6 +308,7 @@ pub fn read_work_stats(r: &mut Reader) -> Result<WorkStats, String> {
     let mut s = WorkStats {
         active_steps: r.u64()?,
         quiet_steps: r.u64()?,
+        settled_steps: r.u64()?,
         agent_steps: r.u64()?,
         voxel_field_updates: r.u64()?,
         phase_seconds: [0.0; 6],

@@ -465,14 +465,8 @@ impl Layer {
 /// and for a quiescent cell at the papillary–reticular boundary when leaving its home layer.
 /// Returns whether z was reflected.
 pub fn confine(g: &Geometry, p: &mut [f64; 3], quiescent_home: Option<Layer>) -> bool {
-    p[0] = p[0].rem_euclid(g.lx());
-    p[1] = p[1].rem_euclid(g.ly());
-    if p[0] >= g.lx() {
-        p[0] = 0.0;
-    }
-    if p[1] >= g.ly() {
-        p[1] = 0.0;
-    }
+    p[0] = wrap_coord(p[0], g.lx());
+    p[1] = wrap_coord(p[1], g.ly());
     let (mut lo, mut hi) = (g.dermis_top(), g.lz());
     if let Some(home) = quiescent_home {
         let b = g.reticular_top();
@@ -496,6 +490,25 @@ pub fn confine(g: &Geometry, p: &mut [f64; 3], quiescent_home: Option<Layer>) ->
     }
     p[2] = p[2].clamp(lo, hi - 1e-9);
     flipped
+}
+
+/// Wraps a coordinate into [0, l). Within one period of the block (every step of a cell) this
+/// is one addition or subtraction, the same value as `rem_euclid` without its division.
+#[inline]
+pub fn wrap_coord(x: f64, l: f64) -> f64 {
+    let w = if x < 0.0 {
+        x + l
+    } else if x >= l {
+        x - l
+    } else {
+        return x;
+    };
+    if (0.0..l).contains(&w) {
+        w
+    } else {
+        let r = x.rem_euclid(l);
+        if r >= l { 0.0 } else { r }
+    }
 }
 
 /// Cloud-in-cell weights of a position over the 8 nearest voxel centres; weight that would fall
@@ -543,6 +556,10 @@ pub fn wrap_small(mut i: isize, n: isize) -> usize {
 }
 
 /// Trilinear interpolation of P and T at `p`, and of the central-difference gradient of P.
+///
+/// The 8 surrounding voxel centres and their central differences touch a 4 × 4 × 4 neighbourhood
+/// (32 distinct values of P, 8 of T); its wrapped x, y and clamped z offsets are computed once.
+#[inline]
 pub fn sample_fields(g: &Geometry, pf: &[f32], tf: &[f32], p: [f64; 3]) -> (f64, f64, [f64; 3]) {
     let h = g.h;
     let fx = p[0] / h - 0.5;
@@ -553,37 +570,35 @@ pub fn sample_fields(g: &Geometry, pf: &[f32], tf: &[f32], p: [f64; 3]) -> (f64,
     let nx = g.nx as isize;
     let ny = g.ny as isize;
     let nz = g.nz as isize;
-    // Offsets stay within one period of the block: wrap by addition (no integer division).
-    let wrapx = |x: isize| wrap_small(x, nx);
-    let wrapy = |y: isize| wrap_small(y, ny);
-    let clz = |z: isize| z.clamp(0, nz - 1) as usize;
     let (x0, y0, z0) = (x0 as isize, y0 as isize, z0 as isize);
+    let row = g.nx;
+    let plane = g.plane();
+    // Offsets of x0 − 1 … x0 + 2 (wrapped), rows y0 − 1 … y0 + 2 (wrapped), planes z0 − 1 …
+    // z0 + 2 (clamped).
+    let ox: [usize; 4] = std::array::from_fn(|k| wrap_small(x0 - 1 + k as isize, nx));
+    let oy: [usize; 4] = std::array::from_fn(|k| wrap_small(y0 - 1 + k as isize, ny) * row);
+    let oz: [usize; 4] =
+        std::array::from_fn(|k| (z0 - 1 + k as isize).clamp(0, nz - 1) as usize * plane);
+    let wx = [1.0 - tx, tx];
+    let wy = [1.0 - ty, ty];
+    let wz = [1.0 - tz, tz];
+    let f = |i: usize| pf[i] as f64;
     let mut pv = 0.0;
     let mut tv = 0.0;
     let mut grad = [0.0; 3];
     let inv2h = 1.0 / (2.0 * h);
     for dz in 0..2 {
-        let wz = if dz == 0 { 1.0 - tz } else { tz };
-        let z = clz(z0 + dz);
         for dy in 0..2 {
-            let wy = if dy == 0 { 1.0 - ty } else { ty };
-            let y = wrapy(y0 + dy);
+            let (yy, zz) = (oy[1 + dy], oz[1 + dz]);
             for dx in 0..2 {
-                let wx = if dx == 0 { 1.0 - tx } else { tx };
-                let w = wx * wy * wz;
-                if w == 0.0 {
-                    continue;
-                }
-                let x = wrapx(x0 + dx);
-                let i = g.idx(x, y, z);
-                pv += w * pf[i] as f64;
+                let w = wx[dx] * wy[dy] * wz[dz];
+                let xx = ox[1 + dx];
+                let i = xx + yy + zz;
+                pv += w * f(i);
                 tv += w * tf[i] as f64;
-                let gx = pf[g.idx(wrapx(x0 + dx + 1), y, z)] as f64
-                    - pf[g.idx(wrapx(x0 + dx - 1), y, z)] as f64;
-                let gy = pf[g.idx(x, wrapy(y0 + dy + 1), z)] as f64
-                    - pf[g.idx(x, wrapy(y0 + dy - 1), z)] as f64;
-                let gz = pf[g.idx(x, y, clz(z0 + dz + 1))] as f64
-                    - pf[g.idx(x, y, clz(z0 + dz - 1))] as f64;
+                let gx = f(ox[2 + dx] + yy + zz) - f(ox[dx] + yy + zz);
+                let gy = f(xx + oy[2 + dy] + zz) - f(xx + oy[dy] + zz);
+                let gz = f(xx + yy + oz[2 + dz]) - f(xx + yy + oz[dz]);
                 grad[0] += w * gx * inv2h;
                 grad[1] += w * gy * inv2h;
                 grad[2] += w * gz * inv2h;

@@ -59,6 +59,8 @@ pub struct WorkStats {
     pub active_steps: u64,
     /// Fast-forward steps.
     pub quiet_steps: u64,
+    /// Settled steps (one slow interval each).
+    pub settled_steps: u64,
     /// Agent updates (cells × steps).
     pub agent_steps: u64,
     /// Voxel-field updates by the diffusion solver (voxels × fields solved × steps).
@@ -122,6 +124,8 @@ pub struct Simulation {
     pending_quiet: bool,
     /// Ticks between updates of ρ and the matrix.
     slow_ticks: u64,
+    /// Ticks of a settled step (divides `slow_ticks`).
+    settle_ticks: u64,
     density_stale: bool,
     /// Neo collagen deposited since the last call of [`Simulation::take_deposits`] (I, III), µg,
     /// and the time over which it was deposited, h.
@@ -139,7 +143,12 @@ impl Simulation {
         let par = Params::new(scenario, geom.age_factor);
         let seed = scenario.seed;
         let cells = Fibroblasts::seeded(&geom, seed);
-        let fields = Fields::new(&geom, &par, scenario.numerics.slow_interval_h);
+        let fields = Fields::new(
+            &geom,
+            &par,
+            scenario.numerics.slow_interval_h,
+            scenario.numerics.settle_step_h,
+        );
         let matrix = Matrix::baseline(&geom);
         let smoother = GaussianSmoother::new(
             geom.nx,
@@ -195,6 +204,9 @@ impl Simulation {
             pending_h: 0.0,
             pending_quiet: false,
             slow_ticks: ((scenario.numerics.slow_interval_h / scenario.numerics.dt_h).round()
+                as u64)
+                .max(1),
+            settle_ticks: ((scenario.numerics.settle_step_h / scenario.numerics.dt_h).round()
                 as u64)
                 .max(1),
             density_stale: true,
@@ -312,10 +324,34 @@ impl Simulation {
                 .min(next_s.saturating_sub(self.tick))
                 .max(1);
         }
+        // A settled step spans the slow interval: from a slow boundary, once the platelet
+        // release of the last session has decayed (docs/model.md §7).
+        let settled = !quiet && self.is_settled() && {
+            let next_s = self
+                .session_ticks
+                .get(self.next_session)
+                .copied()
+                .unwrap_or(u64::MAX);
+            self.tick + self.settle_ticks <= limit.min(next_s)
+        };
+        if settled {
+            ticks = self.settle_ticks;
+        }
         let dt = ticks as f64 * self.par.dt;
         // 3. Fields.
         if quiet {
             self.fields.quiet_zero();
+        } else if settled {
+            let act = self.activated_density();
+            let solved = self.fields.settled_step(
+                &self.geom,
+                &self.par,
+                act.then_some(&self.act[..]),
+                dt,
+                &mut self.c_int,
+            );
+            self.c_int_live |= solved > 0;
+            self.work.voxel_field_updates += solved * self.geom.voxels() as u64;
         } else {
             let act = self.activated_density();
             let solved = self.fields.fast_step(
@@ -350,6 +386,8 @@ impl Simulation {
         self.last_quiet = quiet;
         if quiet {
             self.work.quiet_steps += 1;
+        } else if settled {
+            self.work.settled_steps += 1;
         } else {
             self.work.active_steps += 1;
         }
@@ -414,6 +452,18 @@ impl Simulation {
             }
         }
         true
+    }
+
+    /// Whether the next step may be a settled one: on the settled-step grid (which divides
+    /// the slow clock), `settle_after_days` or more after the last session, with a settled step
+    /// longer than one tick.
+    fn is_settled(&self) -> bool {
+        if self.next_session == 0 || self.settle_ticks <= 1 || self.tick % self.settle_ticks != 0 {
+            return false;
+        }
+        let last = self.session_ticks[self.next_session - 1];
+        let after = self.tick.saturating_sub(last) as f64 * self.par.dt;
+        after >= self.scenario.numerics.settle_after_days * 24.0
     }
 
     /// The quiet criterion of the fast-forward. Fields known to be zero are not scanned.
