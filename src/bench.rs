@@ -81,6 +81,10 @@ impl Default for Config {
     }
 }
 
+/// Steps between re-sorts of the agents by voxel (an agent moves 5 µm, a quarter voxel, per
+/// step).
+pub const SORT_EVERY: u64 = 8;
+
 /// One agent's result of a step: where it went, its direction and its deposit.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AgentOut {
@@ -106,9 +110,14 @@ pub struct Reference {
     source0: Vec<(usize, f32)>,
     /// Sources of field 1 from the last deposits, per voxel.
     source1: Vec<f32>,
+    /// Agent ids (keys of their random streams; storage is reordered by voxel).
+    pub id: Vec<u64>,
     /// Agent positions, µm.
     pub pos: Vec<[f64; 3]>,
     dir: Vec<[f64; 3]>,
+    /// Voxel of each agent and the counting-sort buffers of [`Reference::sort_by_voxel`].
+    sort_key: Vec<u32>,
+    sort_count: Vec<u32>,
     out: Vec<AgentOut>,
     tick: u64,
     /// Wall seconds in the diffusion solves.
@@ -168,7 +177,10 @@ impl Reference {
             pos.push(p);
             dir.push(r.unit_vector());
         }
-        Reference {
+        let mut r = Reference {
+            id: (0..cfg.agents as u64).collect(),
+            sort_key: Vec::with_capacity(cfg.agents),
+            sort_count: vec![0; n + 1],
             out: vec![AgentOut::default(); cfg.agents],
             source1: vec![0.0; n],
             cfg,
@@ -182,7 +194,52 @@ impl Reference {
             tick: 0,
             diffusion_s: 0.0,
             agents_s: 0.0,
+        };
+        r.sort_by_voxel();
+        r
+    }
+
+    /// Reorders the agents by voxel, ids ascending within a voxel (a counting sort, O(agents +
+    /// voxels), a pure function of positions and ids), so that agents next to each other in
+    /// memory read the same cache lines of the fields.
+    pub fn sort_by_voxel(&mut self) {
+        let g = &self.geom;
+        self.sort_key.clear();
+        self.sort_key
+            .extend(self.pos.iter().map(|&p| g.voxel_of(p) as u32));
+        self.sort_count.iter_mut().for_each(|c| *c = 0);
+        for &k in &self.sort_key {
+            self.sort_count[k as usize + 1] += 1;
         }
+        for v in 1..self.sort_count.len() {
+            self.sort_count[v] += self.sort_count[v - 1];
+        }
+        let mut perm = vec![0u32; self.pos.len()];
+        for (i, &k) in self.sort_key.iter().enumerate() {
+            let slot = &mut self.sort_count[k as usize];
+            perm[*slot as usize] = i as u32;
+            *slot += 1;
+        }
+        // Within a voxel, order by id (the few agents of each voxel).
+        let keys = &self.sort_key;
+        let ids = &self.id;
+        let mut start = 0;
+        while start < perm.len() {
+            let v = keys[perm[start] as usize];
+            let mut end = start + 1;
+            while end < perm.len() && keys[perm[end] as usize] == v {
+                end += 1;
+            }
+            perm[start..end].sort_unstable_by_key(|&i| ids[i as usize]);
+            start = end;
+        }
+        fn apply<T: Copy>(v: &mut Vec<T>, perm: &[u32]) {
+            let old = std::mem::take(v);
+            v.extend(perm.iter().map(|&i| old[i as usize]));
+        }
+        apply(&mut self.id, &perm);
+        apply(&mut self.pos, &perm);
+        apply(&mut self.dir, &perm);
     }
 
     /// Steps in the workload: `days` of `dt_h`.
@@ -215,6 +272,7 @@ impl Reference {
         let f0 = &self.fields[0];
         let f1 = self.fields.get(1).unwrap_or(&self.fields[0]);
         let tick = self.tick;
+        let ids = &self.id;
         let decay = (-c.dt_h / c.persistence_h).exp();
         let noise = (1.0 - (-2.0 * c.dt_h / c.persistence_h).exp()).sqrt();
         let amount = c.secretion_per_h * c.dt_h;
@@ -224,7 +282,7 @@ impl Reference {
             .zip(self.pos.par_iter().zip(self.dir.par_iter()))
             .enumerate()
             .for_each(|(id, (o, (p, u)))| {
-                let mut r = Stream::new(c.seed, Purpose::Agent, id as u64, tick);
+                let mut r = Stream::new(c.seed, Purpose::Agent, ids[id], tick);
                 let (_, _, grad) = sample_fields(g, f0, f1, *p);
                 let gn = (grad[0] * grad[0] + grad[1] * grad[1] + grad[2] * grad[2]).sqrt();
                 let (b, gh) = if gn > 0.0 {
@@ -275,10 +333,13 @@ impl Reference {
         }
     }
 
-    /// One full step.
+    /// One full step (agents re-sorted by voxel every [`SORT_EVERY`] steps).
     pub fn step(&mut self) {
         self.diffuse();
         let t0 = Instant::now();
+        if self.tick % SORT_EVERY == SORT_EVERY - 1 {
+            self.sort_by_voxel();
+        }
         self.agent_pass();
         self.apply_deposits();
         self.agents_s += t0.elapsed().as_secs_f64();
@@ -306,7 +367,7 @@ pub struct BenchReport {
     pub agents: u64,
     /// Simulated days.
     pub simulated_days: f64,
-    /// Steps at the active dt (every step of the reference).
+    /// Active steps: fine and settled (every step of the reference).
     pub active_steps: u64,
     /// Wall seconds of the whole workload.
     pub wall_seconds: f64,
@@ -390,14 +451,15 @@ pub fn run_scenario(s: &Scenario, label: &str) -> BenchReport {
     ];
     let active_s: f64 = w.phase_seconds.iter().sum();
     let dt = s.numerics.dt_h;
-    let active_days = w.active_steps as f64 * dt / 24.0;
+    let active_days =
+        (w.active_steps as f64 * dt + w.settled_steps as f64 * s.numerics.settle_step_h) / 24.0;
     let e = scenario::estimate(s);
     BenchReport {
         workload: label.into(),
         voxels: e.voxels,
         agents: e.agents_baseline,
         simulated_days: out.record.summary.end_day,
-        active_steps: w.active_steps,
+        active_steps: w.active_steps + w.settled_steps,
         wall_seconds: wall,
         seconds_per_simulated_day: if active_days > 0.0 {
             active_s / active_days

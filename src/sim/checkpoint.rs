@@ -405,6 +405,8 @@ impl Simulation {
         w.f32s(&self.c_int);
         w.bool(self.c_int_live);
         w.f64(self.pending_h);
+        w.f32s(&self.rho_int);
+        w.f64(self.matrix_pending_h);
         w.u64(self.slow_ticks);
         w.bool(self.density_stale);
         w.bool(self.pending_quiet);
@@ -505,6 +507,8 @@ impl Simulation {
         s.c_int = expect_len(r.f32s()?, n, "∫C dt")?;
         s.c_int_live = r.bool()?;
         s.pending_h = r.f64()?;
+        s.rho_int = expect_len(r.f32s()?, n, "∫ρ dt")?;
+        s.matrix_pending_h = r.f64()?;
         s.slow_ticks = r.u64()?;
         s.density_stale = r.bool()?;
         s.pending_quiet = r.bool()?;

@@ -502,6 +502,79 @@ impl LodSolver {
             .for_each(|c| self.z_chunk(base, c));
     }
 
+    /// One delta-form step, fused: for each z-plane `rhs(z, δ plane, aux plane, u)` fills the
+    /// right-hand side of δ from the field `u` (read only at that point) while the plane is in
+    /// cache, the LOD solve follows, and each chunk of columns, once solved along z, is added
+    /// into `u` as u ← max(0, flush(u + δ)) while it is still in cache. Bit-identical at any
+    /// thread count, like [`LodSolver::step`].
+    pub fn step_delta(
+        &self,
+        delta: &mut [f32],
+        u: &mut [f32],
+        scratch: &mut LodScratch,
+        aux: Option<&mut [f32]>,
+        rhs: &(dyn Fn(usize, &mut [f32], &mut [f32], &[f32]) + Sync),
+    ) {
+        let (nx, ny, nz) = (self.nx, self.ny, self.nz);
+        let nxy = nx * ny;
+        assert_eq!(
+            delta.len(),
+            nxy * nz,
+            "field length does not match the grid"
+        );
+        assert_eq!(u.len(), nxy * nz, "field length does not match the grid");
+        assert!(
+            scratch.planes.len() == nz && scratch.planes[0].xt.len() == nxy,
+            "scratch belongs to a different grid"
+        );
+        {
+            let u_ro: &[f32] = u;
+            match aux {
+                Some(aux) => {
+                    assert_eq!(aux.len(), delta.len(), "aux length does not match the grid");
+                    delta
+                        .par_chunks_mut(nxy)
+                        .zip(aux.par_chunks_mut(nxy))
+                        .zip(scratch.planes.par_iter_mut())
+                        .enumerate()
+                        .for_each(|(z, ((plane, a), ps))| {
+                            rhs(z, plane, a, u_ro);
+                            self.plane_xy(plane, ps)
+                        });
+                }
+                None => delta
+                    .par_chunks_mut(nxy)
+                    .zip(scratch.planes.par_iter_mut())
+                    .enumerate()
+                    .for_each(|(z, (plane, ps))| {
+                        rhs(z, plane, &mut [], u_ro);
+                        self.plane_xy(plane, ps)
+                    }),
+            }
+        }
+        let base = SharedPtr(delta.as_mut_ptr());
+        let ubase = SharedPtr(u.as_mut_ptr());
+        (0..nxy.div_ceil(Z_CHUNK)).into_par_iter().for_each(|c| {
+            self.z_chunk(base, c);
+            let c0 = c * Z_CHUNK;
+            let width = Z_CHUNK.min(nxy - c0);
+            for z in 0..nz {
+                let off = z * nxy + c0;
+                // SAFETY: chunk c owns columns c0..c0 + width of every layer of both
+                // buffers; no other task touches them, and the caller holds both exclusively.
+                let (d, f) = unsafe {
+                    (
+                        std::slice::from_raw_parts(base.get().add(off), width),
+                        std::slice::from_raw_parts_mut(ubase.get().add(off), width),
+                    )
+                };
+                for (v, &dv) in f.iter_mut().zip(d) {
+                    *v = flush(*v + dv).max(0.0);
+                }
+            }
+        });
+    }
+
     fn plane_xy(&self, plane: &mut [f32], ps: &mut PlaneScratch) {
         let nx = self.nx;
         self.sweep_x(plane, ps);

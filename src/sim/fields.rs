@@ -311,14 +311,6 @@ impl Fields {
                 (_, true) => (c, &*settle_c),
                 (_, false) => (c, &*solver_c),
             };
-            if k == 2 {
-                let dtf = span as f32;
-                c_int
-                    .par_iter_mut()
-                    .zip(u.par_iter())
-                    .with_min_len(4096)
-                    .for_each(|(a, &v)| *a += v * dtf);
-            }
             let src = Sources {
                 plt,
                 m,
@@ -326,12 +318,18 @@ impl Fields {
                 slow: *slow_live && sources,
                 coef: cf,
             };
-            delta_rhs(g, u, delta, d * span / (g.h * g.h), decay * span, &src);
-            solver.step(delta, scratch);
-            u.par_iter_mut()
-                .zip(delta.par_iter())
-                .with_min_len(4096)
-                .for_each(|(v, &dv)| *v = flush(*v + dv).max(0.0));
+            let (r, kdt) = (d * span / (g.h * g.h), decay * span);
+            let dtf = span as f32;
+            let ci = (k == 2).then_some(&mut *c_int);
+            solver.step_delta(delta, u, scratch, ci, &|z, out, ci, u| {
+                if !ci.is_empty() {
+                    let (off, len) = (z * g.plane(), ci.len());
+                    for (a, &v) in ci.iter_mut().zip(&u[off..off + len]) {
+                        *a += v * dtf;
+                    }
+                }
+                delta_rhs_plane(g, z, u, out, r, kdt, &src);
+            });
             solved += 1;
         }
         if sources {
@@ -369,61 +367,74 @@ struct Sources<'a> {
     coef: (f32, f32, f32),
 }
 
-/// δ = r (Σ neighbours − 6u) − kΔt u + sources, plane by plane in parallel: r = DΔt/h², x and y
-/// periodic, a missing z neighbour replaced by the cell itself (the LOD solver's ends).
+/// δ = r (Σ neighbours − 6u) − kΔt u + sources over the whole grid, plane by plane in
+/// parallel (see [`delta_rhs_plane`]).
+#[cfg(test)]
 fn delta_rhs(g: &Geometry, u: &[f32], delta: &mut [f32], r: f64, kdt: f64, s: &Sources) {
+    delta
+        .par_chunks_mut(g.plane())
+        .enumerate()
+        .for_each(|(z, out)| delta_rhs_plane(g, z, u, out, r, kdt, s));
+}
+
+/// Plane z of δ = r (Σ neighbours − 6u) − kΔt u + sources: r = DΔt/h², x and y periodic, a
+/// missing z neighbour replaced by the cell itself (the LOD solver's ends).
+fn delta_rhs_plane(
+    g: &Geometry,
+    z: usize,
+    u: &[f32],
+    out: &mut [f32],
+    r: f64,
+    kdt: f64,
+    s: &Sources,
+) {
     let (nx, ny, nz) = (g.nx, g.ny, g.nz);
     let plane = nx * ny;
     let (r, kdt) = (r as f32, kdt as f32);
-    delta
-        .par_chunks_mut(plane)
-        .enumerate()
-        .for_each(|(z, out)| {
-            let off = z * plane;
-            let cur = &u[off..off + plane];
-            let up = if z > 0 { &u[off - plane..off] } else { cur };
-            let dn = if z + 1 < nz {
-                &u[off + plane..off + 2 * plane]
-            } else {
-                cur
-            };
-            for y in 0..ny {
-                let ym = if y == 0 { ny - 1 } else { y - 1 };
-                let yp = if y + 1 == ny { 0 } else { y + 1 };
-                let (row, rm, rp) = (y * nx, ym * nx, yp * nx);
-                let c = &cur[row..row + nx];
-                let (a, b) = (&cur[rm..rm + nx], &cur[rp..rp + nx]);
-                let (u0, d0) = (&up[row..row + nx], &dn[row..row + nx]);
-                let o = &mut out[row..row + nx];
-                // Same sum, in the same order, at the ends (wrapped x) and inside.
-                let cell = |xm: f32, xp: f32, x: usize| {
-                    let nb = xm + xp + a[x] + b[x] + u0[x] + d0[x];
-                    r * (nb - 6.0 * c[x]) - kdt * c[x]
-                };
-                if nx == 1 {
-                    o[0] = cell(c[0], c[0], 0);
-                    continue;
-                }
-                o[0] = cell(c[nx - 1], c[1], 0);
-                o[nx - 1] = cell(c[nx - 2], c[0], nx - 1);
-                for x in 1..nx - 1 {
-                    o[x] = cell(c[x - 1], c[x + 1], x);
-                }
-            }
-            let (sb, sm, sa) = s.coef;
-            if s.slow {
-                let (b, m) = (&s.plt[off..off + plane], &s.m[off..off + plane]);
-                for j in 0..plane {
-                    out[j] += sb * b[j] + sm * m[j];
-                }
-            }
-            if let Some(a) = s.act {
-                let a = &a[off..off + plane];
-                for j in 0..plane {
-                    out[j] += sa * a[j];
-                }
-            }
-        });
+    let off = z * plane;
+    let cur = &u[off..off + plane];
+    let up = if z > 0 { &u[off - plane..off] } else { cur };
+    let dn = if z + 1 < nz {
+        &u[off + plane..off + 2 * plane]
+    } else {
+        cur
+    };
+    for y in 0..ny {
+        let ym = if y == 0 { ny - 1 } else { y - 1 };
+        let yp = if y + 1 == ny { 0 } else { y + 1 };
+        let (row, rm, rp) = (y * nx, ym * nx, yp * nx);
+        let c = &cur[row..row + nx];
+        let (a, b) = (&cur[rm..rm + nx], &cur[rp..rp + nx]);
+        let (u0, d0) = (&up[row..row + nx], &dn[row..row + nx]);
+        let o = &mut out[row..row + nx];
+        // Same sum, in the same order, at the ends (wrapped x) and inside.
+        let cell = |xm: f32, xp: f32, x: usize| {
+            let nb = xm + xp + a[x] + b[x] + u0[x] + d0[x];
+            r * (nb - 6.0 * c[x]) - kdt * c[x]
+        };
+        if nx == 1 {
+            o[0] = cell(c[0], c[0], 0);
+            continue;
+        }
+        o[0] = cell(c[nx - 1], c[1], 0);
+        o[nx - 1] = cell(c[nx - 2], c[0], nx - 1);
+        for x in 1..nx - 1 {
+            o[x] = cell(c[x - 1], c[x + 1], x);
+        }
+    }
+    let (sb, sm, sa) = s.coef;
+    if s.slow {
+        let (b, m) = (&s.plt[off..off + plane], &s.m[off..off + plane]);
+        for j in 0..plane {
+            out[j] += sb * b[j] + sm * m[j];
+        }
+    }
+    if let Some(a) = s.act {
+        let a = &a[off..off + plane];
+        for j in 0..plane {
+            out[j] += sa * a[j];
+        }
+    }
 }
 
 #[cfg(test)]

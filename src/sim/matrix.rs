@@ -85,16 +85,16 @@ impl Matrix {
         self.col1[i] + self.col3[i] + self.n1[i] + self.n3[i]
     }
 
-    /// Integrates every pool over a span of `span` h, during which the relative density was
-    /// ρ = `rho_num` / `rho_den[z]` and the protease integral was `c_int` (∫C dt, ng/mL·h; None
-    /// when C was zero); consumes the deposits accumulated over the span. With the protease
-    /// averaged over the span each pool is integrated exactly.
+    /// Integrates every pool over a span of `span` h, during which the relative density
+    /// integrated to ∫ρ dt = `rho_int` / `rho_den[z]` (h) and the protease to `c_int` (∫C dt,
+    /// ng/mL·h; None when C was zero); consumes the deposits accumulated over the span. With
+    /// synthesis and protease averaged over the span each pool is integrated exactly.
     pub fn update(
         &mut self,
         g: &Geometry,
         par: &Params,
         c_int: Option<&[f32]>,
-        rho_num: &[f32],
+        rho_int: &[f32],
         rho_den: &[f64],
         span: f64,
     ) {
@@ -138,15 +138,15 @@ impl Matrix {
             let b = g.baseline(g.layer_of_z(z));
             let den = rho_den[z];
             let off = z * plane;
-            // Synthesis over the span per unit of ρ numerator.
-            let syn1 = par.s_col * b.col1 / den * span;
-            let syn3 = par.s_col * b.col3 / den * span;
-            let syne = par.s_el * b.elastin / den * span;
+            // Synthesis over the span per unit of ∫ρ-numerator dt.
+            let syn1 = par.s_col * b.col1 / den;
+            let syn3 = par.s_col * b.col3 / den;
+            let syne = par.s_el * b.elastin / den;
             let cslice = c_int.map(|c| &c[off..off + plane]);
             let cmax = cslice.map_or(0.0, |c| c.iter().fold(0.0f32, |a, &v| a.max(v)) as f64);
             // Small exponents everywhere in the plane: branch-free polynomial path.
             let small = kmax * span + mumax * cmax < 2e-2;
-            let rho = &rho_num[off..off + plane];
+            let rho = &rho_int[off..off + plane];
             if cslice.is_none() {
                 // No protease over the span: every rate is a constant of the pool, so the decay
                 // factors are computed once for the plane (quiet steps take this path).

@@ -29,9 +29,16 @@ use fibroblasts::{AgentInputs, CellState, Fate, Fibroblasts, Outcome};
 use fields::Fields;
 use matrix::Matrix;
 use params::Params;
+use rayon::prelude::*;
 use smoothing::{GaussianSmoother, SmoothScratch};
 use tissue::Geometry;
 use treatment::Channel;
+
+/// Longest time between two matrix updates, h: the matrix pools are integrated exactly over
+/// the span with ∫ρ dt, ∫C dt and the deposits accumulated meanwhile, so the span only limits
+/// how old the total collagen and fibrin read by the agents may be (samples, sessions and quiet
+/// steps update the matrix too).
+pub const MATRIX_SPAN_H: f64 = 6.0;
 
 /// Which arm of a comparison a simulation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,8 +125,12 @@ pub struct Simulation {
     /// ∫C dt since the last matrix update (ng/mL·h).
     c_int: Vec<f32>,
     c_int_live: bool,
-    /// Hours since the last matrix update.
+    /// Hours since the last slow update.
     pending_h: f64,
+    /// ∫ρ-numerator dt since the last matrix update (h).
+    rho_int: Vec<f32>,
+    /// Hours since the last matrix update.
+    matrix_pending_h: f64,
     /// Whether the pending span was a quiet fast-forward step.
     pending_quiet: bool,
     /// Ticks between updates of ρ and the matrix.
@@ -202,6 +213,8 @@ impl Simulation {
             c_int: vec![0.0; n],
             c_int_live: false,
             pending_h: 0.0,
+            rho_int: vec![0.0; n],
+            matrix_pending_h: 0.0,
             pending_quiet: false,
             slow_ticks: ((scenario.numerics.slow_interval_h / scenario.numerics.dt_h).round()
                 as u64)
@@ -306,7 +319,10 @@ impl Simulation {
         // 2. ρ from positions at t_n, on the slow clock (the matrix is brought up to date with
         //    the ρ it was integrating under before ρ changes).
         if quiet || self.density_stale || self.tick % self.slow_ticks == 0 {
-            self.sync();
+            self.sync_slow();
+            if self.matrix_pending_h >= MATRIX_SPAN_H - 1e-9 {
+                self.sync();
+            }
             self.compute_density();
             self.density_stale = false;
         }
@@ -393,30 +409,50 @@ impl Simulation {
         }
     }
 
-    /// Brings the slow clock up to date: advances N, W, M and B and integrates the matrix over
-    /// the time since the last slow update (with the ρ and protease of that span), applying the
-    /// deposits accumulated meanwhile. Called at slow-clock boundaries, before a session, after a
-    /// quiet step and before sampling (sample times fall on slow-clock boundaries, so sampling
-    /// does not change the trajectory).
+    /// Brings the slow clock and the matrix up to date (see [`Simulation::sync_slow`]), then
+    /// integrates the matrix over the time since its last update (with the ∫ρ dt and ∫C dt of
+    /// that span), applying the deposits accumulated meanwhile. Called before a session, after a
+    /// quiet step, before sampling (sample times fall on slow-clock boundaries, so sampling does
+    /// not change the trajectory) and whenever [`MATRIX_SPAN_H`] has passed.
     pub fn sync(&mut self) {
-        if self.pending_h <= 0.0 {
+        self.sync_slow();
+        if self.matrix_pending_h <= 0.0 {
             return;
         }
-        self.fields
-            .slow_step(&self.geom, &self.par, self.pending_h, !self.pending_quiet);
         let c_int = self.c_int_live.then_some(&self.c_int[..]);
         self.matrix.update(
             &self.geom,
             &self.par,
             c_int,
-            &self.rho_num,
+            &self.rho_int,
             &self.rho_den,
-            self.pending_h,
+            self.matrix_pending_h,
         );
         if self.c_int_live {
             self.c_int.iter_mut().for_each(|v| *v = 0.0);
             self.c_int_live = false;
         }
+        self.rho_int.iter_mut().for_each(|v| *v = 0.0);
+        self.matrix_pending_h = 0.0;
+    }
+
+    /// Brings the slow clock up to date: advances N, W, M and B over the time since the last
+    /// slow update and adds ρ × that time to ∫ρ dt (ρ is recomputed right after, at the
+    /// boundary). Called at slow-clock boundaries and by [`Simulation::sync`].
+    pub fn sync_slow(&mut self) {
+        if self.pending_h <= 0.0 {
+            return;
+        }
+        self.fields
+            .slow_step(&self.geom, &self.par, self.pending_h, !self.pending_quiet);
+        let span = self.pending_h as f32;
+        let start = self.geom.z_pap * self.geom.plane();
+        self.rho_int[start..]
+            .par_iter_mut()
+            .zip(self.rho_num[start..].par_iter())
+            .with_min_len(4096)
+            .for_each(|(a, &r)| *a += r * span);
+        self.matrix_pending_h += self.pending_h;
         self.pending_h = 0.0;
         self.pending_quiet = false;
     }
