@@ -60,6 +60,16 @@ fn every_end_of_every_range_is_a_valid_key_and_value() {
 }
 
 #[test]
+fn calibration_doc_lists_every_parameter_with_its_range() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/calibration.md"))
+            .expect("docs/calibration.md");
+    for p in &PARAMS {
+        assert!(doc.contains(&format!("`{}`", p.key)), "{} missing", p.key);
+    }
+}
+
+#[test]
 fn unknown_param_exits_2_and_names_the_nearest() {
     let d = tmp("unknown");
     let o = fibrosim(&["sensitivity", "--param", "densty_cap", "--out", "s"], &d);
