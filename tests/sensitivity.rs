@@ -60,7 +60,7 @@ fn every_end_of_every_range_is_a_valid_key_and_value() {
 }
 
 #[test]
-fn calibration_doc_lists_every_parameter_with_its_range() {
+fn calibration_doc_lists_every_parameter() {
     let doc =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/calibration.md"))
             .expect("docs/calibration.md");
