@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use crate::cli::{
     BenchArgs, CheckArgs, Cli, Command, EXIT_BAD_INPUT, EXIT_FAILURE, InitArgs, PlotArgs,
-    ReportArgs, ResumeArgs, RunArgs, SweepAction, SweepArgs, ValidateArgs,
+    ReportArgs, ResumeArgs, RunArgs, SensitivityArgs, SweepAction, SweepArgs, ValidateArgs,
 };
 use crate::fsutil::write_atomic;
 use crate::observe::record::{RecordError, RunRecord, files};
@@ -124,6 +124,7 @@ pub fn execute(cli: Cli) -> Result<(), AppError> {
         Command::Report(a) => report(&a),
         Command::Sweep(a) => sweep(&a),
         Command::Validate(a) => validate(&a),
+        Command::Sensitivity(a) => sensitivity(&a),
         Command::Bench(a) => bench(&a),
     }
 }
@@ -971,6 +972,50 @@ pub fn validate(args: &ValidateArgs) -> Result<(), AppError> {
             report.items().count()
         )));
     }
+    Ok(())
+}
+
+/// `fibrosim sensitivity`: checks the parameter names and the output directory before any
+/// work, runs the baseline and each parameter at both ends of its range, and writes the three
+/// files into a staging directory renamed onto `--out` at the end.
+pub fn sensitivity(args: &SensitivityArgs) -> Result<(), AppError> {
+    use crate::sensitivity::{self, Options, SensitivityError, params};
+    use crate::validate::{DEFAULT_SEEDS, QUICK_SEEDS, ValidateError};
+    let chosen = params::select(&args.params).map_err(|e| AppError::BadInput(e.to_string()))?;
+    let dest = Destination::check(&args.out, args.force)?;
+    set_threads(args.threads)?;
+    let opts = Options {
+        scenarios: validation_dir(args.scenarios.as_deref()),
+        seeds: args.seeds.unwrap_or(if args.quick {
+            QUICK_SEEDS
+        } else {
+            DEFAULT_SEEDS
+        }),
+        quick: args.quick,
+        progress: !args.quiet,
+    };
+    if !args.quiet {
+        eprintln!(
+            "sensitivity: baseline + {} parameter{} × 2 values, {} seed{} per protocol{}",
+            chosen.len(),
+            if chosen.len() == 1 { "" } else { "s" },
+            opts.seeds,
+            if opts.seeds == 1 { "" } else { "s" },
+            if opts.quick { ", --quick" } else { "" }
+        );
+    }
+    let report = sensitivity::run(&opts, &chosen).map_err(|e| match e {
+        SensitivityError::Protocols(ValidateError::Scenario(s)) => AppError::Scenario(s),
+        other => AppError::BadInput(other.to_string()),
+    })?;
+    let staging = dest.stage()?;
+    sensitivity::write(&report, staging.path())?;
+    staging.commit(&dest)?;
+    print!("{}", sensitivity::table::text(&report));
+    println!(
+        "report: {}",
+        dest.path.join(sensitivity::files::MARKDOWN).display()
+    );
     Ok(())
 }
 

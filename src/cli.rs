@@ -67,6 +67,9 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Run the reference protocols and compare the model with published values.
     Validate(ValidateArgs),
+    /// Vary each calibrated model parameter over its plausible range, one at a time, and
+    /// tabulate how the validation results change.
+    Sensitivity(SensitivityArgs),
     /// Time the reference workload (or a scenario) and report throughput.
     Bench(BenchArgs),
 }
@@ -242,6 +245,48 @@ pub struct ValidateArgs {
     /// Print no progress.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `fibrosim sensitivity`.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+The baseline (every parameter at its default) runs once; then each parameter is set to the low
+and to the high end of its plausible range (docs/calibration.md), everything else at its
+default, and every validation protocol runs with it. Each run of the suite is judged by the
+checks of `fibrosim validate`; the claims that fail do not make the command fail.
+
+Exit codes:
+  0  the table was written
+  1  a file could not be written
+  2  bad input: an unknown --param, a missing or invalid validation scenario, a value that
+     makes a protocol invalid, or an output directory that exists without --force")]
+pub struct SensitivityArgs {
+    /// Output directory for sensitivity.md, sensitivity.json and sensitivity.csv.
+    #[arg(long, short, value_name = "DIR", default_value = "output/sensitivity")]
+    pub out: PathBuf,
+    /// The validation suite's reduced blocks (632 × 632 µm, one channel pitch).
+    #[arg(long)]
+    pub quick: bool,
+    /// Seeds per protocol and value [default: 5, or 2 with --quick].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub seeds: Option<u32>,
+    /// Vary only these parameters: key path (model.fibroblasts.density_cap) or its last part
+    /// (density_cap); several after one flag, separated by commas, or the flag repeated
+    /// [default: every calibrated one].
+    #[arg(long = "param", value_name = "NAME", num_args = 1.., value_delimiter = ',')]
+    pub params: Vec<String>,
+    /// Folder of the validation scenarios [default: scenarios/validation].
+    #[arg(long, value_name = "DIR")]
+    pub scenarios: Option<PathBuf>,
+    /// Replace the output directory if it exists and is not empty.
+    #[arg(long)]
+    pub force: bool,
+    /// Print no progress.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Worker threads [default: one per core]; results do not depend on it.
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub threads: Option<u32>,
 }
 
 /// `fibrosim bench`.

@@ -9,6 +9,7 @@ pub mod plot;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod sensitivity;
 pub mod sim;
 pub mod sweep;
 pub mod validate;

@@ -614,6 +614,13 @@ fn shipped_protocols_load_and_quick_reduces_them() {
     let quick = fibrosim::validate::load_protocols(&dir, true).expect("protocols load");
     for s in quick.values() {
         assert_eq!(s.tissue.domain_um, [fibrosim::validate::QUICK_DOMAIN_UM; 2]);
+        // Still a valid scenario: written out and read back unchanged.
+        let back = fibrosim::scenario::parse(
+            &fibrosim::scenario::to_toml(s),
+            std::path::Path::new("quick.toml"),
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", s.name));
+        assert_eq!(&back, s);
     }
 }
 

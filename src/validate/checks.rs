@@ -351,7 +351,8 @@ fn global_at<'a>(rec: &'a RunRecord, arm: &str, day: f64) -> Option<&'a GlobalRo
         .min_by(|a, b| (a.day - day).abs().total_cmp(&(b.day - day).abs()))
 }
 
-fn first_session(rec: &RunRecord) -> f64 {
+/// Day of the first session (NaN when there is none).
+pub fn first_session(rec: &RunRecord) -> f64 {
     rec.summary
         .treatment
         .session_days
@@ -360,7 +361,8 @@ fn first_session(rec: &RunRecord) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn last_session(rec: &RunRecord) -> f64 {
+/// Day of the last session (NaN when there is none).
+pub fn last_session(rec: &RunRecord) -> f64 {
     rec.summary
         .treatment
         .session_days
@@ -439,6 +441,23 @@ pub fn neo_centroid_um(rec: &RunRecord, day: f64) -> f64 {
         mz += neo * 0.5 * (p.z_top_um + p.z_bottom_um);
     }
     if m > 0.0 { mz / m } else { f64::NAN }
+}
+
+/// The largest dermal collagen III (native + neo) gain over control from the first session on,
+/// %, and its day after that session (claims 5.1 and 5.2).
+pub fn col3_peak(rec: &RunRecord) -> (f64, f64) {
+    let s = first_session(rec);
+    let mut best = (f64::NEG_INFINITY, f64::NAN);
+    for t in series(rec, ARM_TREATED, "dermis") {
+        if t.day < s {
+            continue;
+        }
+        let g = gain_pct(rec, "dermis", t.day, col3);
+        if g > best.0 {
+            best = (g, t.day - s);
+        }
+    }
+    best
 }
 
 /// Per-seed values of `f`, over the first `n` records of every protocol.
@@ -871,26 +890,12 @@ pub fn type_switch(
     four: &[RunRecord],
     b: &Bands,
 ) -> Vec<Item> {
-    let peak = |rec: &RunRecord| -> (f64, f64) {
-        let s = first_session(rec);
-        let mut best = (f64::NEG_INFINITY, f64::NAN);
-        for t in series(rec, ARM_TREATED, "dermis") {
-            if t.day < s {
-                continue;
-            }
-            let g = gain_pct(rec, "dermis", t.day, col3);
-            if g > best.0 {
-                best = (g, t.day - s);
-            }
-        }
-        best
-    };
     let n = single.len();
-    let height = per_seed(n, |i| peak(&single[i]).0);
-    let when = per_seed(n, |i| peak(&single[i]).1);
+    let height = per_seed(n, |i| col3_peak(&single[i]).0);
+    let when = per_seed(n, |i| col3_peak(&single[i]).1);
     let fall = per_seed(n, |i| {
         let rec = &single[i];
-        let (p, _) = peak(rec);
+        let (p, _) = col3_peak(rec);
         let end = series(rec, ARM_TREATED, "dermis")
             .last()
             .map(|r| r.day)

@@ -9,6 +9,10 @@
 //! functions of the recorded runs ([`checks`]); the bands they use are data ([`Bands`]).
 //! `--quick` replaces each protocol's block by [`QUICK_DOMAIN_UM`] (one channel pitch at the
 //! default 250 channels per cm²) so that the suite can run in CI; the report says so.
+//!
+//! [`run_variants`] runs the suite with an edit applied to every protocol scenario (one run of
+//! the suite per edit, all in one parallel pool); `fibrosim sensitivity` uses it to vary one
+//! model parameter at a time.
 
 pub mod chart;
 pub mod checks;
@@ -174,62 +178,126 @@ pub fn load_protocols(
         let mut s = scenario::load(&path).map_err(ValidateError::Scenario)?;
         if quick {
             s.tissue.domain_um = [QUICK_DOMAIN_UM, QUICK_DOMAIN_UM];
+            // The x–z section must lie inside the reduced block (it does not enter any check).
+            if s.output.section_y_um > QUICK_DOMAIN_UM {
+                s.output.section_y_um = QUICK_DOMAIN_UM / 2.0;
+            }
         }
         out.insert((*name).to_string(), s);
     }
     Ok(out)
 }
 
+/// A change applied to every protocol scenario before it runs (after the `--quick` reduction,
+/// before the seed is set): a parameter override of `fibrosim sensitivity`, or nothing.
+pub type Edit<'a> = &'a (dyn Fn(&mut Scenario) + Sync);
+
+/// One way of running the suite: the edit applied to every protocol, and a label for the
+/// progress lines (empty for a plain run).
+#[derive(Clone, Copy)]
+pub struct Variant<'a> {
+    /// Shown before the protocol name in progress lines.
+    pub label: &'a str,
+    /// Applied to every protocol scenario.
+    pub edit: Edit<'a>,
+}
+
+impl Variant<'static> {
+    /// The protocols as they are.
+    pub fn plain() -> Self {
+        Variant {
+            label: "",
+            edit: &|_| {},
+        }
+    }
+}
+
+/// Records of one run of the suite: by protocol, seed 1 first.
+pub type Runs = BTreeMap<String, Vec<RunRecord>>;
+
 /// Runs every protocol for seeds 1..=`seeds` (in parallel) and returns the records by protocol,
 /// seed 1 first.
-pub fn run_protocols(
+pub fn run_protocols(protocols: &BTreeMap<String, Scenario>, seeds: u32, progress: bool) -> Runs {
+    run_variants(
+        protocols,
+        &[Variant::plain()],
+        seeds,
+        progress,
+        |_, runs| runs,
+    )
+    .pop()
+    .unwrap_or_default()
+}
+
+/// Runs every protocol under every variant for seeds 1..=`seeds`, in parallel over (variant,
+/// protocol, seed), and hands the records of each variant to `reduce` (with the variant's index)
+/// as soon as all of its runs are done, so that only the reductions are kept. The results are
+/// in variant order; each run depends only on its scenario and seed, so they do not depend on
+/// the thread count or on the order in which runs finish.
+pub fn run_variants<T: Send>(
     protocols: &BTreeMap<String, Scenario>,
+    variants: &[Variant],
     seeds: u32,
     progress: bool,
-) -> BTreeMap<String, Vec<RunRecord>> {
-    let jobs: Vec<(&String, &Scenario, u64)> = protocols
-        .iter()
-        .flat_map(|(n, s)| (1..=seeds as u64).map(move |seed| (n, s, seed)))
-        .collect();
-    let total = jobs.len();
+    reduce: impl Fn(usize, Runs) -> T + Sync,
+) -> Vec<T> {
+    let total = variants.len() * protocols.len() * seeds as usize;
     let done = Mutex::new(0usize);
     let started = Instant::now();
     let stop = AtomicBool::new(false);
-    let results: Vec<(String, u64, RunRecord)> = jobs
+    variants
         .par_iter()
-        .map(|&(name, s, seed)| {
-            let mut s = s.clone();
-            s.seed = seed;
-            let t0 = Instant::now();
-            let out = crate::run::run(&s, &|_, _| {}, &stop);
-            if progress {
-                let mut d = done.lock().unwrap_or_else(|e| e.into_inner());
-                *d += 1;
-                eprintln!(
-                    "[{:>3}/{total}] {name} seed {seed}: {:.1} s ({:.0} s elapsed)",
-                    *d,
-                    t0.elapsed().as_secs_f64(),
-                    started.elapsed().as_secs_f64()
-                );
+        .enumerate()
+        .map(|(k, v)| {
+            let jobs: Vec<(&String, &Scenario, u64)> = protocols
+                .iter()
+                .flat_map(|(n, s)| (1..=seeds as u64).map(move |seed| (n, s, seed)))
+                .collect();
+            let results: Vec<(String, u64, RunRecord)> = jobs
+                .par_iter()
+                .map(|&(name, s, seed)| {
+                    let mut s = s.clone();
+                    (v.edit)(&mut s);
+                    s.seed = seed;
+                    let t0 = Instant::now();
+                    let out = crate::run::run(&s, &|_, _| {}, &stop);
+                    if progress {
+                        let mut d = done.lock().unwrap_or_else(|e| e.into_inner());
+                        *d += 1;
+                        let label = if v.label.is_empty() {
+                            String::new()
+                        } else {
+                            format!("{} · ", v.label)
+                        };
+                        eprintln!(
+                            "[{:>3}/{total}] {label}{name} seed {seed}: {:.1} s ({:.0} s elapsed)",
+                            *d,
+                            t0.elapsed().as_secs_f64(),
+                            started.elapsed().as_secs_f64()
+                        );
+                    }
+                    (name.clone(), seed, out.record)
+                })
+                .collect();
+            let mut by: BTreeMap<String, Vec<(u64, RunRecord)>> = BTreeMap::new();
+            for (name, seed, rec) in results {
+                by.entry(name).or_default().push((seed, rec));
             }
-            (name.clone(), seed, out.record)
-        })
-        .collect();
-    let mut by: BTreeMap<String, Vec<(u64, RunRecord)>> = BTreeMap::new();
-    for (name, seed, rec) in results {
-        by.entry(name).or_default().push((seed, rec));
-    }
-    by.into_iter()
-        .map(|(n, mut v)| {
-            v.sort_by_key(|(seed, _)| *seed);
-            (n, v.into_iter().map(|(_, r)| r).collect())
+            let runs = by
+                .into_iter()
+                .map(|(n, mut v)| {
+                    v.sort_by_key(|(seed, _)| *seed);
+                    (n, v.into_iter().map(|(_, r)| r).collect())
+                })
+                .collect();
+            reduce(k, runs)
         })
         .collect()
 }
 
 /// Judges recorded runs: every check of the suite over the records of [`protocol_names`].
 /// A protocol without records gives checks whose items have no seed, hence fail.
-pub fn judge(runs: &BTreeMap<String, Vec<RunRecord>>, b: &Bands) -> Vec<Check> {
+pub fn judge(runs: &Runs, b: &Bands) -> Vec<Check> {
     let empty: Vec<RunRecord> = Vec::new();
     let get = |n: &str| -> &[RunRecord] { runs.get(n).unwrap_or(&empty) };
     let depth: Vec<&[RunRecord]> = DEPTH.iter().map(|(n, _)| get(n)).collect();
@@ -282,6 +350,20 @@ pub fn judge(runs: &BTreeMap<String, Vec<RunRecord>>, b: &Bands) -> Vec<Check> {
     ]
 }
 
+/// The `--quick` reduction in words (empty without `--quick`).
+pub fn reduction(quick: bool, seeds: u32) -> String {
+    if !quick {
+        return String::new();
+    }
+    format!(
+        "--quick: every protocol ran on a {q} × {q} µm block (one channel pitch at 250 channels \
+         per cm²) instead of its file's domain_um, with {seeds} seed{}; values are noisier than \
+         a full run and the channel layout is a single jittered channel per session",
+        if seeds == 1 { "" } else { "s" },
+        q = QUICK_DOMAIN_UM
+    )
+}
+
 /// Loads, runs and judges the whole suite.
 pub fn validate(opts: &Options) -> Result<Report, ValidateError> {
     let started = Instant::now();
@@ -293,19 +375,7 @@ pub fn validate(opts: &Options) -> Result<Report, ValidateError> {
         version: env!("CARGO_PKG_VERSION").into(),
         seeds: opts.seeds,
         quick: opts.quick,
-        reduction: if opts.quick {
-            format!(
-                "--quick: every protocol ran on a {q} × {q} µm block (one channel pitch at 250 \
-                 channels per cm²) instead of its file's domain_um, with {} seed{}; values are \
-                 noisier than a full run and the channel layout is a single jittered channel \
-                 per session",
-                opts.seeds,
-                if opts.seeds == 1 { "" } else { "s" },
-                q = QUICK_DOMAIN_UM
-            )
-        } else {
-            String::new()
-        },
+        reduction: reduction(opts.quick, opts.seeds),
         wall_seconds: started.elapsed().as_secs_f64(),
         protocols: protocols
             .iter()
