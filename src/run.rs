@@ -404,15 +404,11 @@ pub fn run_with(
     let mut arms = match opts.resume {
         Some(payload) => restore_arms(s, payload)?,
         None => {
-            let mut v = vec![ArmRun::new(
-                Simulation::new(s, Arm::Treated),
-                ArmRecord::default(),
-            )];
-            if control_on {
-                v.push(ArmRun::new(
-                    Simulation::new(s, Arm::Control),
-                    ArmRecord::default(),
-                ));
+            let treated = Simulation::new(s, Arm::Treated);
+            let control = control_on.then(|| treated.control_twin());
+            let mut v = vec![ArmRun::new(treated, ArmRecord::default())];
+            if let Some(c) = control {
+                v.push(ArmRun::new(c, ArmRecord::default()));
             }
             v
         }

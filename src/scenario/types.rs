@@ -418,7 +418,8 @@ pub struct Fibroblasts {
     pub speed_myofibroblast_um_per_h: f64,
     /// Lowest speed factor in dense matrix; default 0.2; 0–1.
     pub speed_min_factor: f64,
-    /// s_act: collagen synthesis of an activated cell at age 25, pg/cell/day; default 100; 0–1000.
+    /// s_act: collagen synthesis of an activated cell at age 25, pg/cell/day; default 140
+    /// (calibrated, docs/calibration.md); 0–1000.
     pub synthesis_pg_per_cell_day: f64,
     /// Myofibroblast synthesis ÷ s_act; default 2; 0–20.
     pub myofibroblast_synthesis_factor: f64,
@@ -633,7 +634,7 @@ impl Default for Fibroblasts {
             speed_activated_um_per_h: 20.0,
             speed_myofibroblast_um_per_h: 5.0,
             speed_min_factor: 0.2,
-            synthesis_pg_per_cell_day: 100.0,
+            synthesis_pg_per_cell_day: 140.0,
             myofibroblast_synthesis_factor: 2.0,
             synthesis_tail_days: 21.0,
             col3_share_initial: 0.7,

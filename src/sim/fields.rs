@@ -34,6 +34,7 @@ pub fn conv_exp(alpha: f64, beta: f64, dt: f64) -> f64 {
 }
 
 /// All per-voxel fields.
+#[derive(Clone)]
 pub struct Fields {
     /// Neutrophil-like signal.
     pub n: Vec<f32>,

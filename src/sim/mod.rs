@@ -78,6 +78,7 @@ pub struct WorkStats {
 }
 
 /// One simulated tissue block.
+#[derive(Clone)]
 pub struct Simulation {
     /// Grid and layers.
     pub geom: Geometry,
@@ -230,6 +231,20 @@ impl Simulation {
         };
         sim.burn_in(scenario.numerics.burn_in_days);
         sim
+    }
+
+    /// The untreated control of a treated arm that has not started yet: the same state (the
+    /// burn-in depends only on the scenario and seed) without the sessions. Equal to
+    /// `Simulation::new(scenario, Arm::Control)`, without running the burn-in a second time.
+    pub fn control_twin(&self) -> Self {
+        assert!(
+            self.tick == 0 && self.next_session == 0,
+            "the treated arm has started"
+        );
+        let mut c = self.clone();
+        c.arm = Arm::Control;
+        c.session_ticks.clear();
+        c
     }
 
     /// Runs the untreated cell dynamics for `days` (one-day quiet steps, matrix untouched) so
@@ -776,4 +791,39 @@ fn density_normalisation(
         }
     }
     (den, selfw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn same(a: &Simulation, b: &Simulation) {
+        let (x, y) = (a.state_bytes(), b.state_bytes());
+        let first = x.iter().zip(&y).position(|(p, q)| p != q);
+        assert!(
+            x.len() == y.len() && first.is_none(),
+            "states differ: lengths {} and {}, first difference at byte {first:?}",
+            x.len(),
+            y.len()
+        );
+    }
+
+    #[test]
+    fn control_twin_equals_a_control_built_from_the_scenario() {
+        let mut sc = Scenario::default();
+        sc.tissue.domain_um = [300.0, 300.0];
+        sc.output.section_y_um = 150.0;
+        sc.numerics.burn_in_days = 10.0;
+        let treated = Simulation::new(&sc, Arm::Treated);
+        let mut twin = treated.control_twin();
+        let mut built = Simulation::new(&sc, Arm::Control);
+        assert!(twin.session_ticks.is_empty() && twin.arm == Arm::Control);
+        same(&twin, &built);
+        for _ in 0..20 {
+            twin.step(u64::MAX);
+            built.step(u64::MAX);
+        }
+        same(&twin, &built);
+        assert!(!treated.session_ticks.is_empty());
+    }
 }
