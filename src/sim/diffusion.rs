@@ -361,6 +361,10 @@ fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], corr: &[f32
     }
 }
 
+/// The right-hand side of a delta step for one plane: (z, δ plane, matching plane of the aux
+/// array, the whole field u).
+pub type DeltaHook<'a> = dyn Fn(usize, &mut [f32], &mut [f32], &[f32]) + Sync + 'a;
+
 /// A per-plane hook run before the first sweep: (z, plane, matching plane of the aux array).
 pub type PlaneHook<'a> = dyn Fn(usize, &mut [f32], &mut [f32]) + Sync + 'a;
 
@@ -513,7 +517,7 @@ impl LodSolver {
         u: &mut [f32],
         scratch: &mut LodScratch,
         aux: Option<&mut [f32]>,
-        rhs: &(dyn Fn(usize, &mut [f32], &mut [f32], &[f32]) + Sync),
+        rhs: &DeltaHook,
     ) {
         let (nx, ny, nz) = (self.nx, self.ny, self.nz);
         let nxy = nx * ny;
