@@ -264,9 +264,11 @@ fn damaged_or_foreign_checkpoints_are_refused() {
     let mut flipped = good.clone();
     let mid = flipped.len() / 2;
     flipped[mid] ^= 0x10;
+    let next = checkpoint::FORMAT_VERSION + 1;
     let mut v2 = good.clone();
-    v2[13..17].copy_from_slice(&2u32.to_le_bytes());
+    v2[13..17].copy_from_slice(&next.to_le_bytes());
     let v2 = resign(v2);
+    let next_msg = format!("format version {next}");
     let mut old = Writer::default();
     old.buf.extend_from_slice(checkpoint::MAGIC);
     old.u32(checkpoint::FORMAT_VERSION);
@@ -278,7 +280,7 @@ fn damaged_or_foreign_checkpoints_are_refused() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated", good[..good.len() / 3].to_vec(), "truncated"),
         ("bit-flipped", flipped, "checksum"),
-        ("format 2", v2, "format version 2"),
+        ("next format", v2, next_msg.as_str()),
         ("old version", old, "fibrosim 0.0.1"),
         ("text", b"FIBROSIM?".to_vec(), "not a fibrosim checkpoint"),
         ("empty", Vec::new(), "not a fibrosim checkpoint"),
