@@ -928,20 +928,33 @@ fn validation_dir(given: Option<&Path>) -> PathBuf {
         .join("validation")
 }
 
+/// Options of a run of the validation suite (`validate` and `sensitivity` share them): seeds
+/// default to 5, or 2 with `--quick`.
+fn suite_options(
+    scenarios: Option<&Path>,
+    seeds: Option<u32>,
+    quick: bool,
+    quiet: bool,
+) -> crate::validate::Options {
+    use crate::validate::{DEFAULT_SEEDS, QUICK_SEEDS};
+    crate::validate::Options {
+        scenarios: validation_dir(scenarios),
+        seeds: seeds.unwrap_or(if quick { QUICK_SEEDS } else { DEFAULT_SEEDS }),
+        quick,
+        progress: !quiet,
+    }
+}
+
 /// `fibrosim validate`: runs the suite, prints the table, writes the report; exits 1 when a
 /// check fails.
 pub fn validate(args: &ValidateArgs) -> Result<(), AppError> {
-    use crate::validate::{self, DEFAULT_SEEDS, Options, QUICK_SEEDS, ValidateError};
-    let opts = Options {
-        scenarios: validation_dir(args.scenarios.as_deref()),
-        seeds: args.seeds.unwrap_or(if args.quick {
-            QUICK_SEEDS
-        } else {
-            DEFAULT_SEEDS
-        }),
-        quick: args.quick,
-        progress: !args.quiet,
-    };
+    use crate::validate::{self, ValidateError};
+    let opts = suite_options(
+        args.scenarios.as_deref(),
+        args.seeds,
+        args.quick,
+        args.quiet,
+    );
     if args.out.is_file() {
         return Err(AppError::BadInput(format!(
             "{}: exists and is not a directory; choose another --out",
@@ -979,21 +992,17 @@ pub fn validate(args: &ValidateArgs) -> Result<(), AppError> {
 /// work, runs the baseline and each parameter at both ends of its range, and writes the three
 /// files into a staging directory renamed onto `--out` at the end.
 pub fn sensitivity(args: &SensitivityArgs) -> Result<(), AppError> {
-    use crate::sensitivity::{self, Options, SensitivityError, params};
-    use crate::validate::{DEFAULT_SEEDS, QUICK_SEEDS, ValidateError};
+    use crate::sensitivity::{self, SensitivityError, params};
+    use crate::validate::ValidateError;
     let chosen = params::select(&args.params).map_err(|e| AppError::BadInput(e.to_string()))?;
     let dest = Destination::check(&args.out, args.force)?;
     set_threads(args.threads)?;
-    let opts = Options {
-        scenarios: validation_dir(args.scenarios.as_deref()),
-        seeds: args.seeds.unwrap_or(if args.quick {
-            QUICK_SEEDS
-        } else {
-            DEFAULT_SEEDS
-        }),
-        quick: args.quick,
-        progress: !args.quiet,
-    };
+    let opts = suite_options(
+        args.scenarios.as_deref(),
+        args.seeds,
+        args.quick,
+        args.quiet,
+    );
     if !args.quiet {
         eprintln!(
             "sensitivity: baseline + {} parameter{} × 2 values, {} seed{} per protocol{}",

@@ -23,7 +23,9 @@ use std::time::Instant;
 
 use crate::scenario::{self, Scenario};
 use crate::sim::diffusion::{LodScratch, LodSolver};
-use crate::sim::fibroblasts::{Deposit, cic_weights, confine, sample_fields};
+use crate::sim::fibroblasts::{
+    Deposit, apply_order, cic_weights, confine, sample_fields, voxel_order,
+};
 use crate::sim::rng::{Purpose, Stream};
 use crate::sim::tissue::Geometry;
 
@@ -115,9 +117,6 @@ pub struct Reference {
     /// Agent positions, µm.
     pub pos: Vec<[f64; 3]>,
     dir: Vec<[f64; 3]>,
-    /// Voxel of each agent and the counting-sort buffers of [`Reference::sort_by_voxel`].
-    sort_key: Vec<u32>,
-    sort_count: Vec<u32>,
     out: Vec<AgentOut>,
     tick: u64,
     /// Wall seconds in the diffusion solves.
@@ -179,8 +178,6 @@ impl Reference {
         }
         let mut r = Reference {
             id: (0..cfg.agents as u64).collect(),
-            sort_key: Vec::with_capacity(cfg.agents),
-            sort_count: vec![0; n + 1],
             out: vec![AgentOut::default(); cfg.agents],
             source1: vec![0.0; n],
             cfg,
@@ -199,47 +196,15 @@ impl Reference {
         r
     }
 
-    /// Reorders the agents by voxel, ids ascending within a voxel (a counting sort, O(agents +
-    /// voxels), a pure function of positions and ids), so that agents next to each other in
-    /// memory read the same cache lines of the fields.
+    /// Reorders the agents by voxel, then id, as the engine orders its cells
+    /// ([`voxel_order`]), so that agents next to each other in memory read the same cache lines
+    /// of the fields.
     pub fn sort_by_voxel(&mut self) {
-        let g = &self.geom;
-        self.sort_key.clear();
-        self.sort_key
-            .extend(self.pos.iter().map(|&p| g.voxel_of(p) as u32));
-        self.sort_count.iter_mut().for_each(|c| *c = 0);
-        for &k in &self.sort_key {
-            self.sort_count[k as usize + 1] += 1;
+        if let Some(perm) = voxel_order(&self.geom, &self.pos, &self.id) {
+            apply_order(&mut self.id, &perm);
+            apply_order(&mut self.pos, &perm);
+            apply_order(&mut self.dir, &perm);
         }
-        for v in 1..self.sort_count.len() {
-            self.sort_count[v] += self.sort_count[v - 1];
-        }
-        let mut perm = vec![0u32; self.pos.len()];
-        for (i, &k) in self.sort_key.iter().enumerate() {
-            let slot = &mut self.sort_count[k as usize];
-            perm[*slot as usize] = i as u32;
-            *slot += 1;
-        }
-        // Within a voxel, order by id (the few agents of each voxel).
-        let keys = &self.sort_key;
-        let ids = &self.id;
-        let mut start = 0;
-        while start < perm.len() {
-            let v = keys[perm[start] as usize];
-            let mut end = start + 1;
-            while end < perm.len() && keys[perm[end] as usize] == v {
-                end += 1;
-            }
-            perm[start..end].sort_unstable_by_key(|&i| ids[i as usize]);
-            start = end;
-        }
-        fn apply<T: Copy>(v: &mut Vec<T>, perm: &[u32]) {
-            let old = std::mem::take(v);
-            v.extend(perm.iter().map(|&i| old[i as usize]));
-        }
-        apply(&mut self.id, &perm);
-        apply(&mut self.pos, &perm);
-        apply(&mut self.dir, &perm);
     }
 
     /// Steps in the workload: `days` of `dt_h`.

@@ -1,8 +1,7 @@
 //! `fibrosim sweep` through the binary: a tiny sweep run whole, the same sweep run as two
 //! shards and merged, and the exit status of a bad sweep file (2).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
 /// 2 needle lengths × 1 replicate on a 400 × 400 µm block of 40 µm voxels, 5 days.
 const TINY: &str = r#"name = "tiny"
@@ -21,28 +20,13 @@ follow_up_days = 5
 metric_days_after_last = [5]
 "#;
 
+mod common;
+
 fn tmp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("fibrosim-sweep-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tmp("sweep-cli", tag)
 }
 
-fn fibrosim(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fibrosim"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{fibrosim, text};
 
 #[test]
 fn tiny_sweep_runs_shards_and_merges() {

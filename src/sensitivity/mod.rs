@@ -36,18 +36,9 @@ pub const COURSE_GAIN_DAY: f64 = 56.0;
 /// The needle lengths (mm) whose neo-collagen depth centroids are compared, shallowest first.
 pub const CENTROID_NEEDLES: (f64, f64) = (0.5, 2.0);
 
-/// How to run the analysis.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Folder of the validation protocols.
-    pub scenarios: PathBuf,
-    /// Seeds per protocol and variant (1..=seeds).
-    pub seeds: u32,
-    /// The `--quick` reduction of the validation suite.
-    pub quick: bool,
-    /// Print a line per finished run on stderr.
-    pub progress: bool,
-}
+/// How to run the analysis: the validation suite's options (protocol folder, seeds, `--quick`,
+/// progress lines), applied to every variant.
+pub use crate::validate::Options;
 
 /// The four headline metrics of one run of the suite, each the mean over seeds (NaN when a
 /// protocol is missing or a value cannot be computed).

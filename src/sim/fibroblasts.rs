@@ -199,28 +199,16 @@ impl Fibroblasts {
     /// space and the agent pass reads the fields with few cache misses. The order is a pure
     /// function of positions and ids, so results stay independent of the thread count.
     pub fn sort_by_voxel(&mut self, g: &Geometry) {
-        let mut keys: Vec<(usize, u64, usize)> = (0..self.len())
-            .map(|i| (g.voxel_of(self.pos[i]), self.id[i], i))
-            .collect();
-        if keys
-            .windows(2)
-            .all(|w| (w[0].0, w[0].1) <= (w[1].0, w[1].1))
-        {
+        let Some(perm) = voxel_order(g, &self.pos, &self.id) else {
             return;
-        }
-        keys.sort_unstable();
-        let perm: Vec<usize> = keys.iter().map(|k| k.2).collect();
-        fn apply<T: Copy>(v: &mut Vec<T>, perm: &[usize]) {
-            let old = std::mem::take(v);
-            v.extend(perm.iter().map(|&i| old[i]));
-        }
-        apply(&mut self.id, &perm);
-        apply(&mut self.pos, &perm);
-        apply(&mut self.dir, &perm);
-        apply(&mut self.state, &perm);
-        apply(&mut self.tau, &perm);
-        apply(&mut self.tau_q, &perm);
-        apply(&mut self.home, &perm);
+        };
+        apply_order(&mut self.id, &perm);
+        apply_order(&mut self.pos, &perm);
+        apply_order(&mut self.dir, &perm);
+        apply_order(&mut self.state, &perm);
+        apply_order(&mut self.tau, &perm);
+        apply_order(&mut self.tau_q, &perm);
+        apply_order(&mut self.home, &perm);
     }
 
     /// Counts per state.
@@ -447,6 +435,32 @@ impl Fibroblasts {
             deposit,
         }
     }
+}
+
+/// The order of cells by voxel, then id (indices into the current storage), or None when the
+/// storage is in that order already. A pure function of positions and ids, so the order, and
+/// everything computed in it, does not depend on the thread count.
+pub fn voxel_order(g: &Geometry, pos: &[[f64; 3]], id: &[u64]) -> Option<Vec<usize>> {
+    let mut keys: Vec<(usize, u64, usize)> = pos
+        .iter()
+        .zip(id)
+        .enumerate()
+        .map(|(i, (&p, &k))| (g.voxel_of(p), k, i))
+        .collect();
+    if keys
+        .windows(2)
+        .all(|w| (w[0].0, w[0].1) <= (w[1].0, w[1].1))
+    {
+        return None;
+    }
+    keys.sort_unstable();
+    Some(keys.iter().map(|k| k.2).collect())
+}
+
+/// Reorders `v` to `perm` (from [`voxel_order`]).
+pub fn apply_order<T: Copy>(v: &mut Vec<T>, perm: &[usize]) {
+    let old = std::mem::take(v);
+    v.extend(perm.iter().map(|&i| old[i]));
 }
 
 impl Layer {
