@@ -149,25 +149,28 @@ impl fmt::Display for NumericalError {
 
 impl std::error::Error for NumericalError {}
 
+/// The error for value `value` of `field` at voxel `i` (or a cell, with `i` 0) of `sim`.
+fn error_at(sim: &Simulation, field: &str, value: f64, i: usize) -> NumericalError {
+    let g = &sim.geom;
+    let plane = g.plane();
+    let (x, y, z) = (i % g.nx, (i % plane) / g.nx, i / plane);
+    let c = |k: usize| (k as f64 + 0.5) * g.h;
+    NumericalError {
+        field: field.to_string(),
+        arm: sim.arm.name(),
+        value,
+        voxel: [x, y, z],
+        at_um: [c(x), c(y), c(z)],
+        tick: sim.tick,
+        day: sim.day(),
+        keys: responsible(field),
+    }
+}
+
 /// Checks the sampled state (call after `sync_matrix`) for non-finite values anywhere and for
 /// negative values in quantities that cannot be negative; the first offender is reported.
 pub fn check_state(sim: &Simulation) -> Result<(), Box<NumericalError>> {
-    let g = &sim.geom;
-    let err = |field: &str, value: f64, i: usize| {
-        let plane = g.plane();
-        let (x, y, z) = (i % g.nx, (i % plane) / g.nx, i / plane);
-        let c = |k: usize| (k as f64 + 0.5) * g.h;
-        NumericalError {
-            field: field.to_string(),
-            arm: sim.arm.name(),
-            value,
-            voxel: [x, y, z],
-            at_um: [c(x), c(y), c(z)],
-            tick: sim.tick,
-            day: sim.day(),
-            keys: responsible(field),
-        }
-    };
+    let err = |field: &str, value: f64, i: usize| error_at(sim, field, value, i);
     // Concentrations and pools cannot be negative; round-off below −1e−9 is tolerated.
     let bad = |v: f64| !v.is_finite() || v < -1e-9;
     let f = &sim.fields;
@@ -207,6 +210,13 @@ pub fn check_state(sim: &Simulation) -> Result<(), Box<NumericalError>> {
             .unwrap_or(f64::NAN);
         return Err(Box::new(err("deposits", v, i)));
     }
+    check_cells(sim)
+}
+
+/// The part of [`check_state`] that is not a grid scan: cell positions and the epidermis.
+pub fn check_cells(sim: &Simulation) -> Result<(), Box<NumericalError>> {
+    let err = |field: &str, value: f64, i: usize| error_at(sim, field, value, i);
+    let bad = |v: f64| !v.is_finite() || v < -1e-9;
     if let Some(k) = sim
         .cells
         .pos

@@ -115,11 +115,14 @@ impl ArmRun {
     fn sample(&mut self) -> Result<(), Box<NumericalError>> {
         let sim = &mut self.sim;
         sim.sync();
-        guard::check_state(sim)?;
+        let sums = sample::plane_sums(sim);
+        if !sample::all_clean(&sums) {
+            guard::check_state(sim)?;
+        }
+        guard::check_cells(sim)?;
         let m = self.marks.get(&sim.tick).copied();
         let rec = &mut self.rec;
         let deposits = sim.take_deposits();
-        let sums = sample::plane_sums(sim);
         rec.global.push(sample::global(sim, &sums, deposits));
         if let Some(m) = m {
             if m.regions {

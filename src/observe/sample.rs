@@ -31,10 +31,26 @@ pub struct PlaneSums {
     pmax: f64,
     tmax: f64,
     cells: [u64; 3],
+    /// Every value of the plane that [`crate::guard::check_state`] checks is finite and not
+    /// below −1e−9 (found in the same pass as the sums).
+    clean: bool,
+}
+
+/// Whether every plane passed the numerical check made alongside the sums; when one did not,
+/// [`crate::guard::check_state`] finds and names the offending value.
+pub fn all_clean(sums: &[PlaneSums]) -> bool {
+    sums.iter().all(|p| p.clean)
+}
+
+/// A value that may not be negative is fine: finite and ≥ −1e−9 (false for NaN).
+#[inline]
+fn fine(v: f64) -> bool {
+    (v >= -1e-9) & (v <= f64::MAX)
 }
 
 /// Per-plane sums of every pool, field and cell count at the current time: one pass over the
-/// grid, shared by all the rows of a sample.
+/// grid, shared by all the rows of a sample. The same pass checks every value that the
+/// numerical guard checks, so that a healthy sample reads the grid once.
 pub fn plane_sums(sim: &Simulation) -> Vec<PlaneSums> {
     let g = &sim.geom;
     let plane = g.plane();
@@ -45,7 +61,26 @@ pub fn plane_sums(sim: &Simulation) -> Vec<PlaneSums> {
         .map(|z| {
             let mut s = [0.0f64; NSUM];
             let (mut pmax, mut tmax) = (0.0f64, 0.0f64);
+            let mut clean = true;
             for i in z * plane..(z + 1) * plane {
+                clean &= fine(m.col1[i])
+                    & fine(m.col3[i])
+                    & fine(m.n1[i])
+                    & fine(m.n3[i])
+                    & fine(m.total[i])
+                    & fine(m.el[i])
+                    & fine(m.ne[i])
+                    & fine(m.fibrin[i])
+                    & fine(m.dep[i][0])
+                    & fine(m.dep[i][1])
+                    & fine(m.dep[i][2])
+                    & fine(f.n[i] as f64)
+                    & fine(f.w[i] as f64)
+                    & fine(f.plt[i] as f64)
+                    & fine(f.m[i] as f64)
+                    & fine(f.p[i] as f64)
+                    & fine(f.t[i] as f64)
+                    & fine(f.c[i] as f64);
                 s[COL1] += m.col1[i];
                 s[COL3] += m.col3[i];
                 s[N1] += m.n1[i];
@@ -67,6 +102,7 @@ pub fn plane_sums(sim: &Simulation) -> Vec<PlaneSums> {
                 pmax,
                 tmax,
                 cells: [0; 3],
+                clean,
             }
         })
         .collect();

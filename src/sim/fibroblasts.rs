@@ -596,23 +596,55 @@ pub fn sample_fields(g: &Geometry, pf: &[f32], tf: &[f32], p: [f64; 3]) -> (f64,
     let wx = [1.0 - tx, tx];
     let wy = [1.0 - ty, ty];
     let wz = [1.0 - tz, tz];
-    let f = |i: usize| pf[i] as f64;
+    // Each of the 32 values of P is loaded once: the 2 × 2 × 2 core `c`, and one value on
+    // either side of it along x (`xm`, `xp`), y (`ym`, `yp`) and z (`zm`, `zp`).
+    let f = |x: usize, y: usize, z: usize| pf[ox[x] + oy[y] + oz[z]] as f64;
+    let c: [[[f64; 2]; 2]; 2] = std::array::from_fn(|dz| {
+        std::array::from_fn(|dy| std::array::from_fn(|dx| f(1 + dx, 1 + dy, 1 + dz)))
+    });
+    let t: [[[f64; 2]; 2]; 2] = std::array::from_fn(|dz| {
+        std::array::from_fn(|dy| {
+            std::array::from_fn(|dx| tf[ox[1 + dx] + oy[1 + dy] + oz[1 + dz]] as f64)
+        })
+    });
+    let xm: [[f64; 2]; 2] =
+        std::array::from_fn(|dz| std::array::from_fn(|dy| f(0, 1 + dy, 1 + dz)));
+    let xp: [[f64; 2]; 2] =
+        std::array::from_fn(|dz| std::array::from_fn(|dy| f(3, 1 + dy, 1 + dz)));
+    let ym: [[f64; 2]; 2] =
+        std::array::from_fn(|dz| std::array::from_fn(|dx| f(1 + dx, 0, 1 + dz)));
+    let yp: [[f64; 2]; 2] =
+        std::array::from_fn(|dz| std::array::from_fn(|dx| f(1 + dx, 3, 1 + dz)));
+    let zm: [[f64; 2]; 2] =
+        std::array::from_fn(|dy| std::array::from_fn(|dx| f(1 + dx, 1 + dy, 0)));
+    let zp: [[f64; 2]; 2] =
+        std::array::from_fn(|dy| std::array::from_fn(|dx| f(1 + dx, 1 + dy, 3)));
     let mut pv = 0.0;
     let mut tv = 0.0;
     let mut grad = [0.0; 3];
     let inv2h = 1.0 / (2.0 * h);
     for dz in 0..2 {
         for dy in 0..2 {
-            let (yy, zz) = (oy[1 + dy], oz[1 + dz]);
             for dx in 0..2 {
                 let w = wx[dx] * wy[dy] * wz[dz];
-                let xx = ox[1 + dx];
-                let i = xx + yy + zz;
-                pv += w * f(i);
-                tv += w * tf[i] as f64;
-                let gx = f(ox[2 + dx] + yy + zz) - f(ox[dx] + yy + zz);
-                let gy = f(xx + oy[2 + dy] + zz) - f(xx + oy[dy] + zz);
-                let gz = f(xx + yy + oz[2 + dz]) - f(xx + yy + oz[dz]);
+                pv += w * c[dz][dy][dx];
+                tv += w * t[dz][dy][dx];
+                // Central differences: f(x0 + dx + 1) − f(x0 + dx − 1) along each axis.
+                let gx = if dx == 0 {
+                    c[dz][dy][1] - xm[dz][dy]
+                } else {
+                    xp[dz][dy] - c[dz][dy][0]
+                };
+                let gy = if dy == 0 {
+                    c[dz][1][dx] - ym[dz][dx]
+                } else {
+                    yp[dz][dx] - c[dz][0][dx]
+                };
+                let gz = if dz == 0 {
+                    c[1][dy][dx] - zm[dy][dx]
+                } else {
+                    zp[dy][dx] - c[0][dy][dx]
+                };
                 grad[0] += w * gx * inv2h;
                 grad[1] += w * gy * inv2h;
                 grad[2] += w * gz * inv2h;
