@@ -48,6 +48,50 @@ fn fine(v: f64) -> bool {
     (v >= -1e-9) & (v <= f64::MAX)
 }
 
+/// Lanes of the partial sums in [`sum_checked`]: independent accumulators, so that the loop
+/// vectorises instead of waiting on one chain of additions.
+const LANES: usize = 8;
+
+/// The sum of `v` (in a fixed order: `LANES` interleaved partial sums, then those in order)
+/// and whether every value is [`fine`].
+#[inline]
+fn sum_checked<T: Copy>(v: &[T], to: impl Fn(T) -> f64) -> (f64, bool) {
+    let mut acc = [0.0f64; LANES];
+    let mut ok = [true; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for l in 0..LANES {
+            let x = to(c[l]);
+            acc[l] += x;
+            ok[l] &= fine(x);
+        }
+    }
+    for (l, &x) in rest.iter().enumerate() {
+        let x = to(x);
+        acc[l] += x;
+        ok[l] &= fine(x);
+    }
+    (acc.iter().sum(), ok.iter().all(|&b| b))
+}
+
+/// The largest value of a non-negative field (0 for an empty slice).
+#[inline]
+fn lane_max(v: &[f32]) -> f64 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for l in 0..LANES {
+            acc[l] = acc[l].max(c[l]);
+        }
+    }
+    for (l, &x) in rest.iter().enumerate() {
+        acc[l] = acc[l].max(x);
+    }
+    acc.iter().fold(0.0f32, |a, &b| a.max(b)) as f64
+}
+
 /// Per-plane sums of every pool, field and cell count at the current time: one pass over the
 /// grid, shared by all the rows of a sample. The same pass checks every value that the
 /// numerical guard checks, so that a healthy sample reads the grid once.
@@ -59,44 +103,39 @@ pub fn plane_sums(sim: &Simulation) -> Vec<PlaneSums> {
     let mut out: Vec<PlaneSums> = (0..g.nz)
         .into_par_iter()
         .map(|z| {
+            let r = z * plane..(z + 1) * plane;
             let mut s = [0.0f64; NSUM];
-            let (mut pmax, mut tmax) = (0.0f64, 0.0f64);
             let mut clean = true;
-            for i in z * plane..(z + 1) * plane {
-                clean &= fine(m.col1[i])
-                    & fine(m.col3[i])
-                    & fine(m.n1[i])
-                    & fine(m.n3[i])
-                    & fine(m.total[i])
-                    & fine(m.el[i])
-                    & fine(m.ne[i])
-                    & fine(m.fibrin[i])
-                    & fine(m.dep[i][0])
-                    & fine(m.dep[i][1])
-                    & fine(m.dep[i][2])
-                    & fine(f.n[i] as f64)
-                    & fine(f.w[i] as f64)
-                    & fine(f.plt[i] as f64)
-                    & fine(f.m[i] as f64)
-                    & fine(f.p[i] as f64)
-                    & fine(f.t[i] as f64)
-                    & fine(f.c[i] as f64);
-                s[COL1] += m.col1[i];
-                s[COL3] += m.col3[i];
-                s[N1] += m.n1[i];
-                s[N3] += m.n3[i];
-                s[EL] += m.el[i];
-                s[NE] += m.ne[i];
-                s[FIB] += m.fibrin[i];
-                s[NEU] += f.n[i] as f64;
-                s[MAC] += f.m[i] as f64;
-                s[PDGF] += f.p[i] as f64;
-                s[TGFB] += f.t[i] as f64;
-                s[PROT] += f.c[i] as f64;
-                s[DMG] += f.w[i] as f64;
-                pmax = pmax.max(f.p[i] as f64);
-                tmax = tmax.max(f.t[i] as f64);
+            for (k, v) in [
+                (COL1, &m.col1),
+                (COL3, &m.col3),
+                (N1, &m.n1),
+                (N3, &m.n3),
+                (EL, &m.el),
+                (NE, &m.ne),
+                (FIB, &m.fibrin),
+            ] {
+                let (sum, ok) = sum_checked(&v[r.clone()], |x| x);
+                s[k] = sum;
+                clean &= ok;
             }
+            for (k, v) in [
+                (NEU, &f.n),
+                (MAC, &f.m),
+                (PDGF, &f.p),
+                (TGFB, &f.t),
+                (PROT, &f.c),
+                (DMG, &f.w),
+            ] {
+                let (sum, ok) = sum_checked(&v[r.clone()], |x| x as f64);
+                s[k] = sum;
+                clean &= ok;
+            }
+            clean &= sum_checked(&f.plt[r.clone()], |x| x as f64).1
+                & sum_checked(&m.total[r.clone()], |x| x).1
+                & m.dep[r.clone()].iter().all(|d| d.iter().all(|&x| fine(x)));
+            let pmax = lane_max(&f.p[r.clone()]);
+            let tmax = lane_max(&f.t[r]);
             PlaneSums {
                 s,
                 pmax,

@@ -169,17 +169,19 @@ impl Fields {
             .map(|(((n, w), m), b)| {
                 let k = n.len();
                 let (w, m, b) = (&mut w[..k], &mut m[..k], &mut b[..k]);
-                let mut any = 0.0f32;
+                let mut any = false;
                 for j in 0..k {
                     let (n0, w0) = (n[j], w[j]);
                     m[j] = flush(m[j] * r.em + r.mn * n0 + r.mw * w0);
                     n[j] = flush(n0 * r.en + r.nw * w0);
                     w[j] = flush(w0 * r.ew);
                     b[j] = flush(b[j] * eplt);
-                    // All values are ≥ 0: the sum is non-zero iff any term is (branch-free).
-                    any += m[j] + n[j] + w[j] + b[j];
+                    // All values are ≥ 0: the sum is non-zero iff any term is. A boolean `or`
+                    // (not a running float sum, a serial chain of additions) lets the loop
+                    // vectorise.
+                    any |= m[j] + n[j] + w[j] + b[j] > 0.0;
                 }
-                any > 0.0
+                any
             })
             .reduce(|| false, |x, y| x || y);
         self.slow_live = any;
