@@ -587,25 +587,62 @@ pub fn sample_fields(g: &Geometry, pf: &[f32], tf: &[f32], p: [f64; 3]) -> (f64,
     let (x0, y0, z0) = (x0 as isize, y0 as isize, z0 as isize);
     let row = g.nx;
     let plane = g.plane();
-    // Offsets of x0 − 1 … x0 + 2 (wrapped), rows y0 − 1 … y0 + 2 (wrapped), planes z0 − 1 …
-    // z0 + 2 (clamped).
-    let ox: [usize; 4] = std::array::from_fn(|k| wrap_small(x0 - 1 + k as isize, nx));
-    let oy: [usize; 4] = std::array::from_fn(|k| wrap_small(y0 - 1 + k as isize, ny) * row);
-    let oz: [usize; 4] =
-        std::array::from_fn(|k| (z0 - 1 + k as isize).clamp(0, nz - 1) as usize * plane);
     let wx = [1.0 - tx, tx];
     let wy = [1.0 - ty, ty];
     let wz = [1.0 - tz, tz];
-    // Each of the 32 values of P is loaded once: the 2 × 2 × 2 core `c`, and one value on
-    // either side of it along x (`xm`, `xp`), y (`ym`, `yp`) and z (`zm`, `zp`).
-    let f = |x: usize, y: usize, z: usize| pf[ox[x] + oy[y] + oz[z]] as f64;
+    // The 4 × 4 × 4 neighbourhood of P from x0 − 1, y0 − 1, z0 − 1 (the 16 values on its
+    // edges are not needed and not loaded) and the 2 × 2 × 2 core of T. Away from the block's
+    // sides (almost every cell) rows of 4 are copied from one base index; otherwise each index
+    // is wrapped in x, y and clamped in z.
+    let mut nb = [[[0.0f32; 4]; 4]; 4];
+    let mut tn = [[[0.0f32; 2]; 2]; 2];
+    let needed = |dy: usize, dz: usize| (1..3).contains(&dy) || (1..3).contains(&dz);
+    if x0 >= 1 && x0 + 2 < nx && y0 >= 1 && y0 + 2 < ny && z0 >= 1 && z0 + 2 < nz {
+        let base = (x0 - 1) as usize + (y0 - 1) as usize * row + (z0 - 1) as usize * plane;
+        for (dz, nbz) in nb.iter_mut().enumerate() {
+            for (dy, r) in nbz.iter_mut().enumerate() {
+                if needed(dy, dz) {
+                    let s = base + dy * row + dz * plane;
+                    r.copy_from_slice(&pf[s..s + 4]);
+                }
+            }
+        }
+        for (dz, tz_) in tn.iter_mut().enumerate() {
+            for (dy, r) in tz_.iter_mut().enumerate() {
+                let s = base + 1 + (dy + 1) * row + (dz + 1) * plane;
+                r.copy_from_slice(&tf[s..s + 2]);
+            }
+        }
+    } else {
+        let ox: [usize; 4] = std::array::from_fn(|k| wrap_small(x0 - 1 + k as isize, nx));
+        let oy: [usize; 4] = std::array::from_fn(|k| wrap_small(y0 - 1 + k as isize, ny) * row);
+        let oz: [usize; 4] =
+            std::array::from_fn(|k| (z0 - 1 + k as isize).clamp(0, nz - 1) as usize * plane);
+        for (dz, nbz) in nb.iter_mut().enumerate() {
+            for (dy, r) in nbz.iter_mut().enumerate() {
+                if needed(dy, dz) {
+                    for (dx, v) in r.iter_mut().enumerate() {
+                        *v = pf[ox[dx] + oy[dy] + oz[dz]];
+                    }
+                }
+            }
+        }
+        for (dz, tz_) in tn.iter_mut().enumerate() {
+            for (dy, r) in tz_.iter_mut().enumerate() {
+                for (dx, v) in r.iter_mut().enumerate() {
+                    *v = tf[ox[dx + 1] + oy[dy + 1] + oz[dz + 1]];
+                }
+            }
+        }
+    }
+    // The 2 × 2 × 2 core `c` of P, and one value on either side of it along x (`xm`, `xp`),
+    // y (`ym`, `yp`) and z (`zm`, `zp`).
+    let f = |x: usize, y: usize, z: usize| nb[z][y][x] as f64;
     let c: [[[f64; 2]; 2]; 2] = std::array::from_fn(|dz| {
         std::array::from_fn(|dy| std::array::from_fn(|dx| f(1 + dx, 1 + dy, 1 + dz)))
     });
     let t: [[[f64; 2]; 2]; 2] = std::array::from_fn(|dz| {
-        std::array::from_fn(|dy| {
-            std::array::from_fn(|dx| tf[ox[1 + dx] + oy[1 + dy] + oz[1 + dz]] as f64)
-        })
+        std::array::from_fn(|dy| std::array::from_fn(|dx| tn[dz][dy][dx] as f64))
     });
     let xm: [[f64; 2]; 2] =
         std::array::from_fn(|dz| std::array::from_fn(|dy| f(0, 1 + dy, 1 + dz)));

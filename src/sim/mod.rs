@@ -285,6 +285,12 @@ impl Simulation {
         self.cells.step(&inp, &mut self.outcomes);
     }
 
+    /// Runs the agent pass of an active step of `dt_h` from the current state and discards the
+    /// outcomes: the state is unchanged. For benchmarks of the agent kernel.
+    pub fn agent_pass_only(&mut self) {
+        self.agent_pass(self.tick, self.par.dt, false, rng::Purpose::Agent);
+    }
+
     /// Current time, h.
     pub fn time_h(&self) -> f64 {
         self.tick as f64 * self.par.dt
