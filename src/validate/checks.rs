@@ -279,8 +279,11 @@ pub fn num(v: f64) -> String {
         format!("{v:.1}")
     } else if a >= 0.1 {
         format!("{v:.2}")
-    } else {
+    } else if a >= 1e-3 {
         format!("{v:.3}")
+    } else {
+        // Small non-zero values (rate constants such as 2e−4 /h) keep two significant digits.
+        format!("{v:.1e}")
     };
     if s == "-0" { "0".into() } else { s }
 }
@@ -1087,4 +1090,22 @@ pub fn repetition(by_count: &[&[RunRecord]], counts: &[u32], day: f64) -> Vec<It
         }
         .judge(sub),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::num;
+
+    #[test]
+    fn numbers_keep_their_significant_digits() {
+        assert_eq!(num(2e-4), "2.0e-4");
+        assert_eq!(num(-1.6e-4), "-1.6e-4");
+        assert_eq!(num(0.0021), "0.002");
+        assert_eq!(num(0.0), "0");
+        assert_eq!(num(-0.0), "0");
+        assert_eq!(num(0.25), "0.25");
+        assert_eq!(num(15.26), "15.3");
+        assert_eq!(num(140.0), "140");
+        assert_eq!(num(f64::NAN), "n/a");
+    }
 }
