@@ -457,6 +457,50 @@ pub fn voxel_order(g: &Geometry, pos: &[[f64; 3]], id: &[u64]) -> Option<Vec<usi
     Some(keys.iter().map(|k| k.2).collect())
 }
 
+/// Items per block in [`scatter_ordered`]'s index of the voxels each block touches.
+const SCATTER_BLOCK: usize = 256;
+/// Voxel planes per parallel task of [`scatter_ordered`].
+const SCATTER_SLAB_PLANES: usize = 4;
+
+/// Adds the contributions of `items` (cells' deposits, in cell order) into `dst` in parallel,
+/// with the same result as the serial loop over the items.
+///
+/// `span(item)` gives the lowest and highest voxel index an item writes (None: nothing);
+/// `add(item, slab, offset)` adds the item's contributions that fall into `slab`, the part of
+/// `dst` starting at voxel `offset`, and skips the others. The grid is cut into slabs of whole
+/// voxel planes, each filled by one task that visits, in item order, the blocks of items whose
+/// span meets it. Every voxel belongs to one slab, so it receives its contributions in item
+/// order, as in the serial loop: the sums are bit-identical whatever the thread count. The
+/// items are sorted by voxel every few steps, so a block of items meets one or two slabs.
+pub fn scatter_ordered<D: Send, I: Sync>(
+    dst: &mut [D],
+    plane: usize,
+    items: &[I],
+    span: impl Fn(&I) -> Option<(usize, usize)> + Sync,
+    add: impl Fn(&I, &mut [D], usize) + Sync,
+) {
+    let blocks: Vec<(usize, usize)> = items
+        .par_chunks(SCATTER_BLOCK)
+        .map(|b| {
+            b.iter()
+                .filter_map(&span)
+                .fold((usize::MAX, 0), |(lo, hi), (a, z)| (lo.min(a), hi.max(z)))
+        })
+        .collect();
+    let slab = SCATTER_SLAB_PLANES * plane.max(1);
+    dst.par_chunks_mut(slab).enumerate().for_each(|(s, out)| {
+        let (lo, hi) = (s * slab, s * slab + out.len());
+        for (b, &(a, z)) in blocks.iter().enumerate() {
+            if a < hi && z >= lo {
+                let end = ((b + 1) * SCATTER_BLOCK).min(items.len());
+                for it in &items[b * SCATTER_BLOCK..end] {
+                    add(it, out, lo);
+                }
+            }
+        }
+    });
+}
+
 /// Reorders `v` to `perm` (from [`voxel_order`]).
 pub fn apply_order<T: Copy>(v: &mut Vec<T>, perm: &[usize]) {
     let old = std::mem::take(v);

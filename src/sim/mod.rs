@@ -25,7 +25,7 @@ pub mod tissue;
 pub mod treatment;
 
 use crate::scenario::Scenario;
-use fibroblasts::{AgentInputs, CellState, Fate, Fibroblasts, Outcome};
+use fibroblasts::{AgentInputs, CellState, Deposit, Fate, Fibroblasts, Outcome, scatter_ordered};
 use fields::Fields;
 use matrix::Matrix;
 use params::Params;
@@ -629,18 +629,42 @@ impl Simulation {
         let mut daughters = Vec::new();
         let mut dep = [0.0f64; 2];
         let vox = self.geom.voxel_mm3();
+        let deposits = |d: &Deposit| d.col1 > 0.0 || d.col3 > 0.0 || d.el > 0.0;
+        // Deposits in parallel by slabs of planes, each voxel's in cell order.
+        scatter_ordered(
+            &mut self.matrix.dep,
+            self.geom.plane(),
+            &self.outcomes[..n],
+            |o| {
+                let d = &o.deposit;
+                deposits(d).then(|| {
+                    let (lo, hi) = d
+                        .idx
+                        .iter()
+                        .fold((u32::MAX, 0), |(a, b), &j| (a.min(j), b.max(j)));
+                    (lo as usize, hi as usize)
+                })
+            },
+            |o, slab, off| {
+                let d = &o.deposit;
+                if !deposits(d) {
+                    return;
+                }
+                for k in 0..8 {
+                    let j = (d.idx[k] as usize).wrapping_sub(off);
+                    if let Some(slot) = slab.get_mut(j) {
+                        let w = d.w[k];
+                        slot[0] += w * d.col1;
+                        slot[1] += w * d.col3;
+                        slot[2] += w * d.el;
+                    }
+                }
+            },
+        );
         for i in 0..n {
             let o = &self.outcomes[i];
             let d = &o.deposit;
-            if d.col1 > 0.0 || d.col3 > 0.0 || d.el > 0.0 {
-                for k in 0..8 {
-                    let j = d.idx[k] as usize;
-                    let w = d.w[k];
-                    let slot = &mut self.matrix.dep[j];
-                    slot[0] += w * d.col1;
-                    slot[1] += w * d.col3;
-                    slot[2] += w * d.el;
-                }
+            if deposits(d) {
                 dep[0] += d.col1 * vox;
                 dep[1] += d.col3 * vox;
             }
