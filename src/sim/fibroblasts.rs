@@ -734,3 +734,84 @@ pub fn sample_fields(g: &Geometry, pf: &[f32], tf: &[f32], p: [f64; 3]) -> (f64,
     }
     (pv, tv, grad)
 }
+
+#[cfg(test)]
+mod scatter_tests {
+    use super::scatter_ordered;
+    use proptest::prelude::*;
+
+    /// The serial loop that [`scatter_ordered`] must reproduce bit for bit.
+    fn serial(n: usize, items: &[([u32; 8], [f64; 8])]) -> Vec<f64> {
+        let mut out = vec![0.0; n];
+        for (idx, v) in items {
+            for k in 0..8 {
+                out[idx[k] as usize] += v[k];
+            }
+        }
+        out
+    }
+
+    fn parallel(
+        n: usize,
+        plane: usize,
+        items: &[([u32; 8], [f64; 8])],
+        threads: usize,
+    ) -> Vec<f64> {
+        let mut out = vec![0.0; n];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            scatter_ordered(
+                &mut out,
+                plane,
+                items,
+                |(idx, _)| {
+                    let lo = *idx.iter().min().unwrap() as usize;
+                    let hi = *idx.iter().max().unwrap() as usize;
+                    Some((lo, hi))
+                },
+                |(idx, v), slab, off| {
+                    for k in 0..8 {
+                        if let Some(s) = slab.get_mut((idx[k] as usize).wrapping_sub(off)) {
+                            *s += v[k];
+                        }
+                    }
+                },
+            )
+        });
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        // Items in any order (sorted or not), touching any voxels, with values of mixed
+        // magnitude so that the order of the additions shows in the last bits.
+        #[test]
+        fn scatter_ordered_equals_the_serial_loop(
+            plane in 1usize..40,
+            planes in 1usize..30,
+            raw in proptest::collection::vec((any::<[u32; 8]>(), any::<[u16; 8]>()), 0..700),
+        ) {
+            let n = plane * planes;
+            let items: Vec<([u32; 8], [f64; 8])> = raw
+                .iter()
+                .map(|(i, v)| {
+                    (
+                        i.map(|x| x % n as u32),
+                        std::array::from_fn(|k| (v[k] as f64 + 0.1) * 10f64.powi(k as i32 - 4)),
+                    )
+                })
+                .collect();
+            let want = serial(n, &items);
+            for threads in [1, 3] {
+                let got = parallel(n, plane, &items, threads);
+                prop_assert!(
+                    want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{} threads differ from the serial loop", threads
+                );
+            }
+        }
+    }
+}
