@@ -561,7 +561,10 @@ mod tests {
         let secreted = c.agents as f64 * c.secretion_per_h * c.dt_h;
         let field = r.fields[1].iter().map(|&v| v as f64).sum::<f64>();
         let pending = r.field1_mass() - field;
-        assert!((pending - secreted).abs() < 1e-4 * secreted, "{pending} vs {secreted}");
+        assert!(
+            (pending - secreted).abs() < 1e-4 * secreted,
+            "{pending} vs {secreted}"
+        );
         // The solve keeps the mass up to decay: field(after) = (field + source)(before) · e^(−kΔt)
         // within the LOD step's first-order decay factor 1/(1 + kΔt/3)³.
         let k = c.decay_per_h * c.dt_h;

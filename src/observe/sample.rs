@@ -45,7 +45,7 @@ pub fn all_clean(sums: &[PlaneSums]) -> bool {
 /// A value that may not be negative is fine: finite and ≥ −1e−9 (false for NaN).
 #[inline]
 fn fine(v: f64) -> bool {
-    (v >= -1e-9) & (v <= f64::MAX)
+    (-1e-9..=f64::MAX).contains(&v)
 }
 
 /// Lanes of the partial sums in [`sum_checked`]: independent accumulators, so that the loop
