@@ -279,7 +279,7 @@ fn metrics_html(s: &Summary) -> String {
         "<table class=\"metrics\" id=\"metrics-run\">\n<caption>Course of healing</caption>\n\
          <thead><tr><th>Quantity</th><th>Value</th><th>Unit</th></tr></thead>\n<tbody>\n",
     );
-    let single: [(&str, String, &str); 9] = [
+    let single: [(&str, String, &str); 10] = [
         (
             "Peak collagen III gain (dermis)",
             pct(m.peak_collagen3_gain_pct),
@@ -319,6 +319,11 @@ fn metrics_html(s: &Summary) -> String {
         (
             "Activated-cell-days per session",
             num(m.activated_cell_days_per_session),
+            "baseline cells × day",
+        ),
+        (
+            "Tail-cell-days per session",
+            num(m.tail_cell_days_per_session),
             "baseline cells × day",
         ),
     ];

@@ -134,6 +134,7 @@ fn global(arm: &str, day: f64) -> GlobalRow {
         dt_h: 0.25,
         quiescent_cells: 1000,
         activated_cells: 0,
+        tail_cells: 0.0,
         myofibroblasts: 0,
         neutrophils_rel: 0.0,
         neutrophils_papillary_rel: 0.0,

@@ -135,6 +135,7 @@ pub fn compute(regions: &[RegionRow], global: &[GlobalRow], inp: &MetricInputs) 
     // Erythema: time with papillary N above half its peak, per session window.
     let mut erythema = 0.0;
     let mut act_days = 0.0;
+    let mut tail_days = 0.0;
     for (k, &s) in inp.session_days.iter().enumerate() {
         let e = inp
             .session_days
@@ -155,6 +156,7 @@ pub fn compute(regions: &[RegionRow], global: &[GlobalRow], inp: &MetricInputs) 
                 erythema += dt;
             }
             act_days += dt * (pair[0].activated_cells + pair[0].myofibroblasts) as f64;
+            tail_days += dt * pair[0].tail_cells;
         }
     }
     let nsess = inp.session_days.len().max(1) as f64;
@@ -176,6 +178,11 @@ pub fn compute(regions: &[RegionRow], global: &[GlobalRow], inp: &MetricInputs) 
         erythema_days: erythema,
         activated_cell_days_per_session: if inp.baseline_cells > 0.0 {
             act_days / inp.baseline_cells / nsess
+        } else {
+            0.0
+        },
+        tail_cell_days_per_session: if inp.baseline_cells > 0.0 {
+            tail_days / inp.baseline_cells / nsess
         } else {
             0.0
         },

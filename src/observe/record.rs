@@ -107,6 +107,9 @@ pub struct GlobalRow {
     pub activated_cells: u64,
     /// Myofibroblasts.
     pub myofibroblasts: u64,
+    /// Quiescent cells still in their synthetic tail, weighted by it: Σ e^(−τ_q/τ_syn) over
+    /// the quiescent cells that have been activated (cell equivalents of full synthesis).
+    pub tail_cells: f64,
     /// Mean neutrophil signal over the dermis.
     pub neutrophils_rel: f64,
     /// Mean neutrophil signal over the papillary dermis (erythema proxy).
@@ -305,6 +308,9 @@ pub struct Metrics {
     pub erythema_days: f64,
     /// Activated-cell-days per session, in units of the block's baseline cell count × day.
     pub activated_cell_days_per_session: f64,
+    /// Tail-cell-days per session: ∫ `tail_cells` dt, in units of the block's baseline cell
+    /// count × day (calibration target ≈ 30, docs/calibration.md step 3).
+    pub tail_cell_days_per_session: f64,
 }
 
 /// `summary.json`: context and metrics; identical for identical scenario and seed.

@@ -3,6 +3,7 @@
 
 use crate::observe::record::{GlobalRow, ProfileRow, RegionRow, SectionRow};
 use crate::sim::Simulation;
+use crate::sim::fibroblasts::CellState;
 use crate::sim::tissue::Layer;
 use rayon::prelude::*;
 
@@ -227,6 +228,18 @@ pub fn regions(sim: &Simulation, sums: &[PlaneSums]) -> Vec<RegionRow> {
     rows
 }
 
+/// Σ e^(−τ_q/τ_syn) over the quiescent cells with a synthetic tail (τ_q finite), in cell order.
+fn tail_cells(sim: &Simulation) -> f64 {
+    let tau_syn = sim.par.tau_syn;
+    sim.cells
+        .state
+        .iter()
+        .zip(&sim.cells.tau_q)
+        .filter(|(s, tq)| **s == CellState::Quiescent && tq.is_finite())
+        .map(|(_, tq)| (-tq / tau_syn).exp())
+        .sum()
+}
+
 /// Whole-block row at the current time. `deposits` are the neo collagen I and III deposited
 /// since the previous row (µg) and that span (h).
 pub fn global(sim: &Simulation, sums: &[PlaneSums], deposits: ([f64; 2], f64)) -> GlobalRow {
@@ -257,6 +270,7 @@ pub fn global(sim: &Simulation, sums: &[PlaneSums], deposits: ([f64; 2], f64)) -
         quiescent_cells: q,
         activated_cells: a,
         myofibroblasts: m,
+        tail_cells: tail_cells(sim),
         neutrophils_rel: s[NEU] / nvox,
         neutrophils_papillary_rel: if npap_vox > 0.0 { npap / npap_vox } else { 0.0 },
         macrophages_rel: s[MAC] / nvox,

@@ -198,6 +198,7 @@ fn global_rows(arm: &str) -> Vec<GlobalRow> {
                 quiescent_cells: (24_000.0 * (1.0 - 0.18 * act - 0.05 * myo)
                     + 1500.0 * treated * neo1(day) / 3.0) as u64,
                 activated_cells: (60.0 + 4200.0 * act) as u64,
+                tail_cells: 2000.0 * treated * neo1(day) / 3.0,
                 myofibroblasts: (4.0 + 900.0 * myo) as u64,
                 neutrophils_rel: 0.9 * n,
                 neutrophils_papillary_rel: 1.2 * n,
@@ -384,6 +385,7 @@ pub fn record() -> RunRecord {
                 bleeding_channels_per_cm2: 120.0,
                 erythema_days: 7.5,
                 activated_cell_days_per_session: 0.9,
+                tail_cell_days_per_session: 1.1,
             }),
         },
     }

@@ -28,7 +28,7 @@ use crate::scenario::Scenario;
 /// First bytes of every checkpoint file.
 pub const MAGIC: &[u8; 13] = b"FIBROSIM-CKPT";
 /// Version of the layout; bumped whenever anything written changes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// FNV-1a 64 of `bytes`.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
