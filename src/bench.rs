@@ -24,7 +24,8 @@ use std::time::Instant;
 use crate::scenario::{self, Scenario};
 use crate::sim::diffusion::{LodScratch, LodSolver};
 use crate::sim::fibroblasts::{
-    Deposit, apply_order, cic_weights, confine, sample_fields, scatter_ordered, voxel_order,
+    Deposit, apply_order, cic_weights, confine, index_span, sample_fields, scatter_ordered,
+    voxel_order,
 };
 use crate::sim::rng::{Purpose, Stream};
 use crate::sim::tissue::Geometry;
@@ -292,13 +293,7 @@ impl Reference {
             &mut self.source1,
             self.geom.plane(),
             &self.out,
-            |o| {
-                let (lo, hi) = o
-                    .idx
-                    .iter()
-                    .fold((u32::MAX, 0), |(a, b), &j| (a.min(j), b.max(j)));
-                Some((lo as usize, hi as usize))
-            },
+            |o| Some(index_span(&o.idx)),
             |o, slab, off| {
                 for k in 0..8 {
                     if let Some(v) = slab.get_mut((o.idx[k] as usize).wrapping_sub(off)) {

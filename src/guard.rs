@@ -149,6 +149,14 @@ impl fmt::Display for NumericalError {
 
 impl std::error::Error for NumericalError {}
 
+/// Whether a value of a concentration or pool passes the guard: finite and not negative
+/// (round-off down to −1e−9 is tolerated); false for NaN. Branch-free, so that loops over
+/// whole planes vectorise.
+#[inline]
+pub fn acceptable(v: f64) -> bool {
+    (-1e-9..=f64::MAX).contains(&v)
+}
+
 /// The error for value `value` of `field` at voxel `i` (or a cell, with `i` 0) of `sim`.
 fn error_at(sim: &Simulation, field: &str, value: f64, i: usize) -> NumericalError {
     let g = &sim.geom;
@@ -171,8 +179,7 @@ fn error_at(sim: &Simulation, field: &str, value: f64, i: usize) -> NumericalErr
 /// negative values in quantities that cannot be negative; the first offender is reported.
 pub fn check_state(sim: &Simulation) -> Result<(), Box<NumericalError>> {
     let err = |field: &str, value: f64, i: usize| error_at(sim, field, value, i);
-    // Concentrations and pools cannot be negative; round-off below −1e−9 is tolerated.
-    let bad = |v: f64| !v.is_finite() || v < -1e-9;
+    let bad = |v: f64| !acceptable(v);
     let f = &sim.fields;
     for (name, v) in [
         ("neutrophils", &f.n),
@@ -216,7 +223,7 @@ pub fn check_state(sim: &Simulation) -> Result<(), Box<NumericalError>> {
 /// The part of [`check_state`] that is not a grid scan: cell positions and the epidermis.
 pub fn check_cells(sim: &Simulation) -> Result<(), Box<NumericalError>> {
     let err = |field: &str, value: f64, i: usize| error_at(sim, field, value, i);
-    let bad = |v: f64| !v.is_finite() || v < -1e-9;
+    let bad = |v: f64| !acceptable(v);
     if let Some(k) = sim
         .cells
         .pos

@@ -1,6 +1,7 @@
 //! Sampling a running simulation into records: per-layer and per-band means, whole-block
 //! series, depth profiles and cross-sections. Reads the simulation, never changes it.
 
+use crate::guard::acceptable;
 use crate::observe::record::{GlobalRow, ProfileRow, RegionRow, SectionRow};
 use crate::sim::Simulation;
 use crate::sim::fibroblasts::CellState;
@@ -43,18 +44,12 @@ pub fn all_clean(sums: &[PlaneSums]) -> bool {
     sums.iter().all(|p| p.clean)
 }
 
-/// A value that may not be negative is fine: finite and ≥ −1e−9 (false for NaN).
-#[inline]
-fn fine(v: f64) -> bool {
-    (-1e-9..=f64::MAX).contains(&v)
-}
-
 /// Lanes of the partial sums in [`sum_checked`]: independent accumulators, so that the loop
 /// vectorises instead of waiting on one chain of additions.
 const LANES: usize = 8;
 
 /// The sum of `v` (in a fixed order: `LANES` interleaved partial sums, then those in order)
-/// and whether every value is [`fine`].
+/// and whether every value is [`acceptable`] to the numerical guard.
 #[inline]
 fn sum_checked<T: Copy>(v: &[T], to: impl Fn(T) -> f64) -> (f64, bool) {
     let mut acc = [0.0f64; LANES];
@@ -65,13 +60,13 @@ fn sum_checked<T: Copy>(v: &[T], to: impl Fn(T) -> f64) -> (f64, bool) {
         for l in 0..LANES {
             let x = to(c[l]);
             acc[l] += x;
-            ok[l] &= fine(x);
+            ok[l] &= acceptable(x);
         }
     }
     for (l, &x) in rest.iter().enumerate() {
         let x = to(x);
         acc[l] += x;
-        ok[l] &= fine(x);
+        ok[l] &= acceptable(x);
     }
     (acc.iter().sum(), ok.iter().all(|&b| b))
 }
@@ -134,7 +129,9 @@ pub fn plane_sums(sim: &Simulation) -> Vec<PlaneSums> {
             }
             clean &= sum_checked(&f.plt[r.clone()], |x| x as f64).1
                 & sum_checked(&m.total[r.clone()], |x| x).1
-                & m.dep[r.clone()].iter().all(|d| d.iter().all(|&x| fine(x)));
+                & m.dep[r.clone()]
+                    .iter()
+                    .all(|d| d.iter().all(|&x| acceptable(x)));
             let pmax = lane_max(&f.p[r.clone()]);
             let tmax = lane_max(&f.t[r]);
             PlaneSums {

@@ -457,6 +457,15 @@ pub fn voxel_order(g: &Geometry, pos: &[[f64; 3]], id: &[u64]) -> Option<Vec<usi
     Some(keys.iter().map(|k| k.2).collect())
 }
 
+/// The lowest and highest of a deposit's voxel indices (the span [`scatter_ordered`] asks for).
+#[inline]
+pub fn index_span(idx: &[u32; 8]) -> (usize, usize) {
+    let (lo, hi) = idx
+        .iter()
+        .fold((u32::MAX, 0), |(a, b), &j| (a.min(j), b.max(j)));
+    (lo as usize, hi as usize)
+}
+
 /// Items per block in [`scatter_ordered`]'s index of the voxels each block touches.
 const SCATTER_BLOCK: usize = 256;
 /// Voxel planes per parallel task of [`scatter_ordered`].

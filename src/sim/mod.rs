@@ -25,7 +25,9 @@ pub mod tissue;
 pub mod treatment;
 
 use crate::scenario::Scenario;
-use fibroblasts::{AgentInputs, CellState, Deposit, Fate, Fibroblasts, Outcome, scatter_ordered};
+use fibroblasts::{
+    AgentInputs, CellState, Deposit, Fate, Fibroblasts, Outcome, index_span, scatter_ordered,
+};
 use fields::Fields;
 use matrix::Matrix;
 use params::Params;
@@ -637,13 +639,7 @@ impl Simulation {
             &self.outcomes[..n],
             |o| {
                 let d = &o.deposit;
-                deposits(d).then(|| {
-                    let (lo, hi) = d
-                        .idx
-                        .iter()
-                        .fold((u32::MAX, 0), |(a, b), &j| (a.min(j), b.max(j)));
-                    (lo as usize, hi as usize)
-                })
+                deposits(d).then(|| index_span(&d.idx))
             },
             |o, slab, off| {
                 let d = &o.deposit;
