@@ -1,4 +1,5 @@
-//! Times the engine's agent pass alone on the default block at a few days after a session.
+//! Times the engine's agent pass alone on the default block 2 and 10 days after a session, and
+//! its field gather (`sample_fields`) over all cells and on cache-resident data.
 use fibrosim::scenario::Scenario;
 use fibrosim::sim::{Arm, Simulation};
 use std::time::Instant;
@@ -24,7 +25,6 @@ fn main() {
     }
 }
 
-#[allow(dead_code)]
 fn sample_cost(sim: &Simulation) {
     use fibrosim::sim::fibroblasts::sample_fields;
     let g = &sim.geom;
