@@ -157,6 +157,38 @@ pub fn acceptable(v: f64) -> bool {
     (-1e-9..=f64::MAX).contains(&v)
 }
 
+/// The fields the guard checks (f32 per voxel), by the names its messages use. The sampling
+/// pass checks the same list ([`crate::observe::sample::plane_sums`]), so a field added here is
+/// checked there too.
+pub fn guarded_fields(sim: &Simulation) -> [(&'static str, &[f32]); 7] {
+    let f = &sim.fields;
+    [
+        ("neutrophils", &f.n),
+        ("damage", &f.w),
+        ("platelets", &f.plt),
+        ("macrophages", &f.m),
+        ("pdgf", &f.p),
+        ("tgfb", &f.t),
+        ("protease", &f.c),
+    ]
+}
+
+/// The matrix pools the guard checks (f64 per voxel), as [`guarded_fields`]; the pending
+/// deposits (`matrix.dep`, three per voxel) are checked besides.
+pub fn guarded_pools(sim: &Simulation) -> [(&'static str, &[f64]); 8] {
+    let m = &sim.matrix;
+    [
+        ("collagen (I)", &m.col1),
+        ("collagen (III)", &m.col3),
+        ("collagen (neo I)", &m.n1),
+        ("collagen (neo III)", &m.n3),
+        ("collagen (total)", &m.total),
+        ("elastin", &m.el),
+        ("elastin (neo)", &m.ne),
+        ("fibrin", &m.fibrin),
+    ]
+}
+
 /// The error for value `value` of `field` at voxel `i` (or a cell, with `i` 0) of `sim`.
 fn error_at(sim: &Simulation, field: &str, value: f64, i: usize) -> NumericalError {
     let g = &sim.geom;
@@ -180,35 +212,17 @@ fn error_at(sim: &Simulation, field: &str, value: f64, i: usize) -> NumericalErr
 pub fn check_state(sim: &Simulation) -> Result<(), Box<NumericalError>> {
     let err = |field: &str, value: f64, i: usize| error_at(sim, field, value, i);
     let bad = |v: f64| !acceptable(v);
-    let f = &sim.fields;
-    for (name, v) in [
-        ("neutrophils", &f.n),
-        ("damage", &f.w),
-        ("platelets", &f.plt),
-        ("macrophages", &f.m),
-        ("pdgf", &f.p),
-        ("tgfb", &f.t),
-        ("protease", &f.c),
-    ] {
+    for (name, v) in guarded_fields(sim) {
         if let Some(i) = v.iter().position(|&x| bad(x as f64)) {
             return Err(Box::new(err(name, v[i] as f64, i)));
         }
     }
-    let m = &sim.matrix;
-    for (name, v) in [
-        ("collagen (I)", &m.col1),
-        ("collagen (III)", &m.col3),
-        ("collagen (neo I)", &m.n1),
-        ("collagen (neo III)", &m.n3),
-        ("collagen (total)", &m.total),
-        ("elastin", &m.el),
-        ("elastin (neo)", &m.ne),
-        ("fibrin", &m.fibrin),
-    ] {
+    for (name, v) in guarded_pools(sim) {
         if let Some(i) = v.iter().position(|&x| bad(x)) {
             return Err(Box::new(err(name, v[i], i)));
         }
     }
+    let m = &sim.matrix;
     if let Some(i) = m.dep.iter().position(|d| d.iter().any(|&x| bad(x))) {
         let v = m.dep[i]
             .iter()

@@ -116,10 +116,11 @@ impl ArmRun {
         let sim = &mut self.sim;
         sim.sync();
         let sums = sample::plane_sums(sim);
-        if !sample::all_clean(&sums) {
+        if sample::all_clean(&sums) {
+            guard::check_cells(sim)?;
+        } else {
             guard::check_state(sim)?;
         }
-        guard::check_cells(sim)?;
         let m = self.marks.get(&sim.tick).copied();
         let rec = &mut self.rec;
         let deposits = sim.take_deposits();

@@ -1,7 +1,7 @@
 //! Sampling a running simulation into records: per-layer and per-band means, whole-block
 //! series, depth profiles and cross-sections. Reads the simulation, never changes it.
 
-use crate::guard::acceptable;
+use crate::guard::{self, acceptable};
 use crate::observe::record::{GlobalRow, ProfileRow, RegionRow, SectionRow};
 use crate::sim::Simulation;
 use crate::sim::fibroblasts::CellState;
@@ -42,6 +42,27 @@ pub struct PlaneSums {
 /// [`crate::guard::check_state`] finds and names the offending value.
 pub fn all_clean(sums: &[PlaneSums]) -> bool {
     sums.iter().all(|p| p.clean)
+}
+
+/// The sum slot of a guarded array ([`guard::guarded_fields`], [`guard::guarded_pools`]), or
+/// None for one that no row reports.
+fn slot(name: &str) -> Option<usize> {
+    Some(match name {
+        "collagen (I)" => COL1,
+        "collagen (III)" => COL3,
+        "collagen (neo I)" => N1,
+        "collagen (neo III)" => N3,
+        "elastin" => EL,
+        "elastin (neo)" => NE,
+        "fibrin" => FIB,
+        "neutrophils" => NEU,
+        "macrophages" => MAC,
+        "pdgf" => PDGF,
+        "tgfb" => TGFB,
+        "protease" => PROT,
+        "damage" => DMG,
+        _ => return None,
+    })
 }
 
 /// Lanes of the partial sums in [`sum_checked`]: independent accumulators, so that the loop
@@ -102,36 +123,23 @@ pub fn plane_sums(sim: &Simulation) -> Vec<PlaneSums> {
             let r = z * plane..(z + 1) * plane;
             let mut s = [0.0f64; NSUM];
             let mut clean = true;
-            for (k, v) in [
-                (COL1, &m.col1),
-                (COL3, &m.col3),
-                (N1, &m.n1),
-                (N3, &m.n3),
-                (EL, &m.el),
-                (NE, &m.ne),
-                (FIB, &m.fibrin),
-            ] {
+            // Every array the numerical guard checks is checked here, and summed where a row
+            // reports it.
+            for (name, v) in guard::guarded_pools(sim) {
                 let (sum, ok) = sum_checked(&v[r.clone()], |x| x);
-                s[k] = sum;
                 clean &= ok;
+                if let Some(k) = slot(name) {
+                    s[k] = sum;
+                }
             }
-            for (k, v) in [
-                (NEU, &f.n),
-                (MAC, &f.m),
-                (PDGF, &f.p),
-                (TGFB, &f.t),
-                (PROT, &f.c),
-                (DMG, &f.w),
-            ] {
+            for (name, v) in guard::guarded_fields(sim) {
                 let (sum, ok) = sum_checked(&v[r.clone()], |x| x as f64);
-                s[k] = sum;
                 clean &= ok;
+                if let Some(k) = slot(name) {
+                    s[k] = sum;
+                }
             }
-            clean &= sum_checked(&f.plt[r.clone()], |x| x as f64).1
-                & sum_checked(&m.total[r.clone()], |x| x).1
-                & m.dep[r.clone()]
-                    .iter()
-                    .all(|d| d.iter().all(|&x| acceptable(x)));
+            clean &= sum_checked(m.dep[r.clone()].as_flattened(), |x| x).1;
             let pmax = lane_max(&f.p[r.clone()]);
             let tmax = lane_max(&f.t[r]);
             PlaneSums {
@@ -351,4 +359,27 @@ pub fn neo_centroid_um(sim: &Simulation, sums: &[PlaneSums]) -> f64 {
         wz += neo * (z as f64 + 0.5) * g.h;
     }
     if w > 0.0 { wz / w } else { f64::NAN }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+    use crate::sim::Arm;
+
+    #[test]
+    fn every_sum_slot_comes_from_one_guarded_array() {
+        let mut s = Scenario::default();
+        s.tissue.domain_um = [100.0, 100.0];
+        s.numerics.burn_in_days = 0.0;
+        let sim = Simulation::new(&s, Arm::Treated);
+        let names: Vec<&str> = guard::guarded_pools(&sim)
+            .iter()
+            .map(|p| p.0)
+            .chain(guard::guarded_fields(&sim).iter().map(|f| f.0))
+            .collect();
+        let mut slots: Vec<usize> = names.iter().filter_map(|n| slot(n)).collect();
+        slots.sort_unstable();
+        assert_eq!(slots, (0..NSUM).collect::<Vec<_>>(), "{names:?}");
+    }
 }
