@@ -365,6 +365,22 @@ fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], corr: &[f32
 /// array, the whole field u).
 pub type DeltaHook<'a> = dyn Fn(usize, &mut [f32], &mut [f32], &[f32]) + Sync + 'a;
 
+/// The right-hand sides of a fused delta step for one plane: (z, one δ plane per job, matching
+/// plane of the aux array, every job's whole field u).
+pub type FusedHook<'a> = dyn Fn(usize, &mut [&mut [f32]], &mut [f32], &[&[f32]]) + Sync + 'a;
+
+/// One field of [`LodSolver::step_delta_fused`]: its solver, δ buffer, field and scratch.
+pub struct DeltaJob<'a> {
+    /// Solver of this field (D, k, Δt).
+    pub solver: &'a LodSolver,
+    /// Right-hand side / increment buffer.
+    pub delta: &'a mut [f32],
+    /// The field, updated in place.
+    pub u: &'a mut [f32],
+    /// Scratch of this job (jobs never share one).
+    pub scratch: &'a mut LodScratch,
+}
+
 /// A per-plane hook run before the first sweep: (z, plane, matching plane of the aux array).
 pub type PlaneHook<'a> = dyn Fn(usize, &mut [f32], &mut [f32]) + Sync + 'a;
 
@@ -556,6 +572,15 @@ impl LodSolver {
                     }),
             }
         }
+        self.finish_delta(delta, u);
+    }
+
+    /// The second half of a delta step: the z sweep of δ (whose planes have had their xy
+    /// sweeps), each chunk of columns then added into `u` as u ← max(0, flush(u + δ)) while it
+    /// is still in cache.
+    fn finish_delta(&self, delta: &mut [f32], u: &mut [f32]) {
+        let (nx, ny, nz) = (self.nx, self.ny, self.nz);
+        let nxy = nx * ny;
         let base = SharedPtr(delta.as_mut_ptr());
         let ubase = SharedPtr(u.as_mut_ptr());
         (0..nxy.div_ceil(Z_CHUNK)).into_par_iter().for_each(|c| {
@@ -577,6 +602,73 @@ impl LodSolver {
                 }
             }
         });
+    }
+
+    /// Delta-form steps of several fields on the same grid at once, as [`LodSolver::step_delta`]
+    /// for each job but with one pass over the planes for all of them: for each z-plane,
+    /// `rhs(z, δ planes, aux plane, fields)` fills every job's right-hand side (so that sources
+    /// shared by the fields are read from memory once), and each job's xy sweeps follow while
+    /// its plane is in cache; then each job's z sweep and update. Each job's arithmetic is that
+    /// of `step_delta` with the same right-hand side, so the results are bit-identical to it and
+    /// independent of the thread count.
+    pub fn step_delta_fused(jobs: &mut [DeltaJob], aux: Option<&mut [f32]>, rhs: &FusedHook) {
+        let Some(first) = jobs.first() else {
+            return;
+        };
+        let (nx, ny, nz) = first.solver.dims();
+        let nxy = nx * ny;
+        for j in jobs.iter() {
+            assert_eq!(j.solver.dims(), (nx, ny, nz), "solvers of different grids");
+            assert_eq!(
+                j.delta.len(),
+                nxy * nz,
+                "field length does not match the grid"
+            );
+            assert_eq!(j.u.len(), nxy * nz, "field length does not match the grid");
+            assert!(
+                j.scratch.planes.len() == nz && j.scratch.planes[0].xt.len() == nxy,
+                "scratch belongs to a different grid"
+            );
+        }
+        if let Some(a) = &aux {
+            assert_eq!(a.len(), nxy * nz, "aux length does not match the grid");
+        }
+        {
+            let deltas: Vec<SharedPtr> = jobs
+                .iter_mut()
+                .map(|j| SharedPtr(j.delta.as_mut_ptr()))
+                .collect();
+            let planes: Vec<ScratchPtr> = jobs
+                .iter_mut()
+                .map(|j| ScratchPtr(j.scratch.planes.as_mut_ptr()))
+                .collect();
+            let aux_ptr = aux.map(|a| SharedPtr(a.as_mut_ptr()));
+            let us: Vec<&[f32]> = jobs.iter().map(|j| &*j.u).collect();
+            let solvers: Vec<&LodSolver> = jobs.iter().map(|j| j.solver).collect();
+            (0..nz).into_par_iter().for_each(|z| {
+                let off = z * nxy;
+                // SAFETY: task z touches plane z of every δ buffer, of the aux array and of
+                // every scratch, disjoint from all other tasks; the caller holds them
+                // exclusively for the call, and the fields `us` are only read here.
+                let mut out: Vec<&mut [f32]> = deltas
+                    .iter()
+                    .map(|d| unsafe { std::slice::from_raw_parts_mut(d.get().add(off), nxy) })
+                    .collect();
+                let mut none: [f32; 0] = [];
+                let a: &mut [f32] = match aux_ptr {
+                    Some(p) => unsafe { std::slice::from_raw_parts_mut(p.get().add(off), nxy) },
+                    None => &mut none,
+                };
+                rhs(z, &mut out, a, &us);
+                for ((plane, s), p) in out.iter_mut().zip(&solvers).zip(&planes) {
+                    let ps = unsafe { &mut *p.get().add(z) };
+                    s.plane_xy(plane, ps);
+                }
+            });
+        }
+        for j in jobs.iter_mut() {
+            j.solver.finish_delta(j.delta, j.u);
+        }
     }
 
     fn plane_xy(&self, plane: &mut [f32], ps: &mut PlaneScratch) {
@@ -644,6 +736,18 @@ impl LodSolver {
             }
         }
         transpose(&ps.xt, nx, ny, plane, &self.x.corr, &ps.amp);
+    }
+}
+
+/// Raw pointer to the per-plane scratch of a fused step, whose tasks use disjoint planes.
+#[derive(Clone, Copy)]
+struct ScratchPtr(*mut PlaneScratch);
+// SAFETY: only used for disjoint planes during one parallel xy pass.
+unsafe impl Send for ScratchPtr {}
+unsafe impl Sync for ScratchPtr {}
+impl ScratchPtr {
+    fn get(self) -> *mut PlaneScratch {
+        self.0
     }
 }
 
@@ -984,6 +1088,97 @@ mod tests {
                     .all(|(a, b)| a.to_bits() == b.to_bits()),
                 "{threads} threads differ from 1"
             );
+        }
+    }
+
+    #[test]
+    fn fused_delta_step_equals_separate_steps() {
+        // Three fields with their own D, k and right-hand sides (a field-dependent stencil-like
+        // term plus a shared source), one of them also accumulating into an aux array: the fused
+        // step must give every field and the aux array bit for bit as three separate steps do,
+        // at 1 and 3 threads.
+        let (nx, ny, nz) = (23, 19, 17);
+        let n = nx * ny * nz;
+        let solvers = [
+            LodSolver::new(nx, ny, nz, 20.0, 108_000.0, 0.5, 1.0),
+            LodSolver::new(nx, ny, nz, 20.0, 50_000.0, 0.625, 1.0),
+            LodSolver::new(nx, ny, nz, 20.0, 20_000.0, 0.25, 1.0),
+        ];
+        let src = random_field(n, 3, 0.0, 1.0);
+        let init: Vec<Vec<f32>> = (0..3).map(|k| random_field(n, 20 + k, 0.0, 2.0)).collect();
+        let nxy = nx * ny;
+        let rhs_one = |k: usize, z: usize, out: &mut [f32], u: &[f32]| {
+            let off = z * nxy;
+            for (j, o) in out.iter_mut().enumerate() {
+                *o = 0.1 * (k as f32 + 1.0) * src[off + j] - 0.3 * u[off + j];
+            }
+        };
+        let run = |threads: usize, fused: bool| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut us = init.clone();
+                let mut aux = vec![0.0f32; n];
+                let mut deltas = vec![vec![0.0f32; n]; 3];
+                let mut scratch: Vec<LodScratch> = solvers.iter().map(|s| s.scratch()).collect();
+                for _ in 0..3 {
+                    if fused {
+                        let mut jobs: Vec<DeltaJob> = solvers
+                            .iter()
+                            .zip(deltas.iter_mut())
+                            .zip(us.iter_mut())
+                            .zip(scratch.iter_mut())
+                            .map(|(((solver, delta), u), scratch)| DeltaJob {
+                                solver,
+                                delta,
+                                u,
+                                scratch,
+                            })
+                            .collect();
+                        LodSolver::step_delta_fused(
+                            &mut jobs,
+                            Some(&mut aux),
+                            &|z, outs, a, us| {
+                                for (j, v) in a.iter_mut().enumerate() {
+                                    *v += us[2][z * nxy + j];
+                                }
+                                for (k, (out, u)) in outs.iter_mut().zip(us).enumerate() {
+                                    rhs_one(k, z, out, u);
+                                }
+                            },
+                        );
+                    } else {
+                        for k in 0..3 {
+                            let aux_k = (k == 2).then_some(&mut aux[..]);
+                            solvers[k].step_delta(
+                                &mut deltas[k],
+                                &mut us[k],
+                                &mut scratch[k],
+                                aux_k,
+                                &|z, out, a, u| {
+                                    for (j, v) in a.iter_mut().enumerate() {
+                                        *v += u[z * nxy + j];
+                                    }
+                                    rhs_one(k, z, out, u);
+                                },
+                            );
+                        }
+                    }
+                }
+                (us, aux)
+            })
+        };
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let (ref_u, ref_aux) = run(1, false);
+        assert!(ref_aux.iter().any(|&v| v > 0.0));
+        for threads in [1, 3] {
+            let (u, aux) = run(threads, true);
+            for k in 0..3 {
+                assert_eq!(bits(&u[k]), bits(&ref_u[k]), "field {k}, {threads} threads");
+            }
+            assert_eq!(bits(&aux), bits(&ref_aux), "aux, {threads} threads");
         }
     }
 

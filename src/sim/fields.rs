@@ -13,7 +13,7 @@
 //! from t_n (B scaled by its exact decay since the last slow update, M and the activated density
 //! A), and a settled step of `numerics.settle_step_h` once the tissue has settled.
 
-use crate::sim::diffusion::{LodScratch, LodSolver};
+use crate::sim::diffusion::{DeltaJob, LodScratch, LodSolver};
 use crate::sim::params::Params;
 use crate::sim::tissue::Geometry;
 use rayon::prelude::*;
@@ -62,9 +62,12 @@ pub struct Fields {
     settle_c: LodSolver,
     /// Field sub-step the settle solvers were built for, h.
     settle_span: f64,
-    /// Right-hand side / increment of a delta-form step.
-    delta: Vec<f32>,
+    /// Right-hand sides / increments of a delta-form step of P, T, C.
+    delta: [Vec<f32>; 3],
+    /// Scratch of the slow step, and of the first field of a fast one.
     scratch: LodScratch,
+    /// Scratch of the second and third fields of a fast step.
+    extra_scratch: [LodScratch; 2],
     /// Whether N, W, M, B may be non-zero.
     pub(crate) slow_live: bool,
     /// Whether P, T, C may be non-zero.
@@ -137,7 +140,8 @@ impl Fields {
             settle_t: mk(par.d_t, par.k_t, settle_sub),
             settle_c: mk(par.d_c, par.k_c, settle_sub),
             settle_span: settle_sub,
-            delta: vec![0.0; n],
+            delta: std::array::from_fn(|_| vec![0.0; n]),
+            extra_scratch: [scratch.clone(), scratch.clone()],
             scratch,
             slow_live: false,
             fast_live: [false; 3],
@@ -298,57 +302,73 @@ impl Fields {
                 (0.0, src(par.sig_c_mac, false), src(par.sig_c_fib, false)),
             ),
         ];
-        let mut solved = 0;
-        for (k, (d, decay, cf)) in plan.into_iter().enumerate() {
-            if !(sources || self.fast_live[k]) {
+        let Fields {
+            plt,
+            m,
+            p,
+            t,
+            c,
+            solver_p,
+            solver_t,
+            solver_c,
+            settle_p,
+            settle_t,
+            settle_c,
+            delta,
+            scratch,
+            extra_scratch,
+            slow_live,
+            fast_live,
+            ..
+        } = self;
+        let slow = *slow_live && sources;
+        let solvers: [&LodSolver; 3] = if settled {
+            [settle_p, settle_t, settle_c]
+        } else {
+            [solver_p, solver_t, solver_c]
+        };
+        // The fields to solve, each with its own δ buffer and scratch, in the order P, T, C.
+        let mut scratches = std::iter::once(scratch).chain(extra_scratch.iter_mut());
+        let mut jobs: Vec<DeltaJob> = Vec::with_capacity(3);
+        let mut coefs: Vec<(f32, f32, f32, f32, f32)> = Vec::with_capacity(3);
+        let mut c_job = None;
+        for (k, ((u, dl), (d, decay, cf))) in [p, t, c]
+            .into_iter()
+            .zip(delta.iter_mut())
+            .zip(plan)
+            .enumerate()
+        {
+            if !(sources || fast_live[k]) {
                 continue;
             }
-            let Fields {
-                plt,
-                m,
-                p,
-                t,
-                c,
-                solver_p,
-                solver_t,
-                solver_c,
-                settle_p,
-                settle_t,
-                settle_c,
-                delta,
-                scratch,
-                slow_live,
-                ..
-            } = self;
-            let (u, solver) = match (k, settled) {
-                (0, true) => (p, &*settle_p),
-                (0, false) => (p, &*solver_p),
-                (1, true) => (t, &*settle_t),
-                (1, false) => (t, &*solver_t),
-                (_, true) => (c, &*settle_c),
-                (_, false) => (c, &*solver_c),
-            };
-            let src = Sources {
-                plt,
-                m,
-                act,
-                slow: *slow_live && sources,
-                coef: cf,
-            };
+            if k == 2 {
+                c_job = Some(jobs.len());
+            }
             let (r, kdt) = (d * span / (g.h * g.h), decay * span);
-            let dtf = span as f32;
-            let ci = (k == 2).then_some(&mut *c_int);
-            solver.step_delta(delta, u, scratch, ci, &|z, out, ci, u| {
-                if !ci.is_empty() {
-                    let (off, len) = (z * g.plane(), ci.len());
-                    for (a, &v) in ci.iter_mut().zip(&u[off..off + len]) {
-                        *a += v * dtf;
-                    }
-                }
-                delta_rhs_plane(g, z, u, out, r, kdt, &src);
+            coefs.push((r as f32, kdt as f32, cf.0, cf.1, cf.2));
+            jobs.push(DeltaJob {
+                solver: solvers[k],
+                delta: dl,
+                u,
+                scratch: scratches.next().expect("one scratch per field"),
             });
-            solved += 1;
         }
+        let solved = jobs.len() as u64;
+        let dtf = span as f32;
+        let (plt, m): (&[f32], &[f32]) = (plt, m);
+        LodSolver::step_delta_fused(&mut jobs, c_job.map(|_| &mut *c_int), &|z, outs, ci, us| {
+            if let Some(jc) = c_job {
+                // ∫C dt over the step, from C at t_n.
+                let (off, len) = (z * g.plane(), ci.len());
+                for (a, &v) in ci.iter_mut().zip(&us[jc][off..off + len]) {
+                    *a += v * dtf;
+                }
+            }
+            for ((out, u), cf) in outs.iter_mut().zip(us).zip(&coefs) {
+                stencil_plane(g, z, u, out, cf.0, cf.1);
+            }
+            add_sources(g, z, outs, &coefs, plt, m, slow, act);
+        });
         if sources {
             self.fast_live = [true; 3];
         } else {
@@ -376,6 +396,7 @@ impl Fields {
 }
 
 /// Source terms of one field for [`delta_rhs`]: coefficients (× Δt) of B, M and A.
+#[cfg(test)]
 struct Sources<'a> {
     plt: &'a [f32],
     m: &'a [f32],
@@ -394,8 +415,9 @@ fn delta_rhs(g: &Geometry, u: &[f32], delta: &mut [f32], r: f64, kdt: f64, s: &S
         .for_each(|(z, out)| delta_rhs_plane(g, z, u, out, r, kdt, s));
 }
 
-/// Plane z of δ = r (Σ neighbours − 6u) − kΔt u + sources: r = DΔt/h², x and y periodic, a
-/// missing z neighbour replaced by the cell itself (the LOD solver's ends).
+/// Plane z of δ = r (Σ neighbours − 6u) − kΔt u + sources for one field (the fused step's
+/// right-hand side with a single field; for tests).
+#[cfg(test)]
 fn delta_rhs_plane(
     g: &Geometry,
     z: usize,
@@ -405,9 +427,26 @@ fn delta_rhs_plane(
     kdt: f64,
     s: &Sources,
 ) {
+    let (r, kdt) = (r as f32, kdt as f32);
+    stencil_plane(g, z, u, out, r, kdt);
+    let (sb, sm, sa) = s.coef;
+    add_sources(
+        g,
+        z,
+        &mut [out],
+        &[(r, kdt, sb, sm, sa)],
+        s.plt,
+        s.m,
+        s.slow,
+        s.act,
+    );
+}
+
+/// Plane z of δ = r (Σ neighbours − 6u) − kΔt u: r = DΔt/h², x and y periodic, a missing z
+/// neighbour replaced by the cell itself (the LOD solver's ends).
+fn stencil_plane(g: &Geometry, z: usize, u: &[f32], out: &mut [f32], r: f32, kdt: f32) {
     let (nx, ny, nz) = (g.nx, g.ny, g.nz);
     let plane = nx * ny;
-    let (r, kdt) = (r as f32, kdt as f32);
     let off = z * plane;
     let cur = &u[off..off + plane];
     let up = if z > 0 { &u[off - plane..off] } else { cur };
@@ -447,17 +486,68 @@ fn delta_rhs_plane(
             *ov = r * (nb - 6.0 * cv) - kdt * cv;
         }
     }
-    let (sb, sm, sa) = s.coef;
-    if s.slow {
-        let (b, m) = (&s.plt[off..off + plane], &s.m[off..off + plane]);
-        for j in 0..plane {
-            out[j] += sb * b[j] + sm * m[j];
+}
+
+/// Adds the sources of plane z to each field's δ plane: with `slow`, sb B + sm M (B and M at the
+/// last slow update), then sa A (A the activated density at t_n, when any cell is activated),
+/// each × Δt through the coefficients (r, kΔt, sb, sm, sa) of each field. The sources are read
+/// once for all the fields; each field's δ takes the same additions in the same order as it
+/// would alone.
+#[allow(clippy::too_many_arguments)]
+fn add_sources(
+    g: &Geometry,
+    z: usize,
+    outs: &mut [&mut [f32]],
+    coefs: &[(f32, f32, f32, f32, f32)],
+    plt: &[f32],
+    m: &[f32],
+    slow: bool,
+    act: Option<&[f32]>,
+) {
+    let plane = g.plane();
+    let off = z * plane;
+    if slow {
+        let (b, m) = (&plt[off..off + plane], &m[off..off + plane]);
+        match outs {
+            [o0, o1, o2] => {
+                let (c0, c1, c2) = (coefs[0], coefs[1], coefs[2]);
+                let (o0, o1, o2) = (&mut o0[..plane], &mut o1[..plane], &mut o2[..plane]);
+                for j in 0..plane {
+                    let (bj, mj) = (b[j], m[j]);
+                    o0[j] += c0.2 * bj + c0.3 * mj;
+                    o1[j] += c1.2 * bj + c1.3 * mj;
+                    o2[j] += c2.2 * bj + c2.3 * mj;
+                }
+            }
+            _ => {
+                for (o, c) in outs.iter_mut().zip(coefs) {
+                    for j in 0..plane {
+                        o[j] += c.2 * b[j] + c.3 * m[j];
+                    }
+                }
+            }
         }
     }
-    if let Some(a) = s.act {
+    if let Some(a) = act {
         let a = &a[off..off + plane];
-        for j in 0..plane {
-            out[j] += sa * a[j];
+        match outs {
+            [o0, o1, o2] => {
+                let (s0, s1, s2) = (coefs[0].4, coefs[1].4, coefs[2].4);
+                let (o0, o1, o2) = (&mut o0[..plane], &mut o1[..plane], &mut o2[..plane]);
+                for j in 0..plane {
+                    let aj = a[j];
+                    o0[j] += s0 * aj;
+                    o1[j] += s1 * aj;
+                    o2[j] += s2 * aj;
+                }
+            }
+            _ => {
+                for (o, c) in outs.iter_mut().zip(coefs) {
+                    for j in 0..plane {
+                        o[j] += c.4 * a[j];
+                    }
+                }
+            }
         }
     }
 }
