@@ -369,6 +369,9 @@ pub type DeltaHook<'a> = dyn Fn(usize, &mut [f32], &mut [f32], &[f32]) + Sync + 
 /// plane of the aux array, every job's whole field u).
 pub type FusedHook<'a> = dyn Fn(usize, &mut [&mut [f32]], &mut [f32], &[&[f32]]) + Sync + 'a;
 
+/// Most fields one [`LodSolver::step_delta_fused`] takes (its per-plane work allocates nothing).
+pub const MAX_FUSED: usize = 4;
+
 /// One field of [`LodSolver::step_delta_fused`]: its solver, δ buffer, field and scratch.
 pub struct DeltaJob<'a> {
     /// Solver of this field (D, k, Δt).
@@ -617,6 +620,10 @@ impl LodSolver {
         };
         let (nx, ny, nz) = first.solver.dims();
         let nxy = nx * ny;
+        assert!(
+            jobs.len() <= MAX_FUSED,
+            "at most {MAX_FUSED} fields per fused step"
+        );
         for j in jobs.iter() {
             assert_eq!(j.solver.dims(), (nx, ny, nz), "solvers of different grids");
             assert_eq!(
@@ -650,16 +657,17 @@ impl LodSolver {
                 // SAFETY: task z touches plane z of every δ buffer, of the aux array and of
                 // every scratch, disjoint from all other tasks; the caller holds them
                 // exclusively for the call, and the fields `us` are only read here.
-                let mut out: Vec<&mut [f32]> = deltas
-                    .iter()
-                    .map(|d| unsafe { std::slice::from_raw_parts_mut(d.get().add(off), nxy) })
-                    .collect();
+                let mut out: [&mut [f32]; MAX_FUSED] = std::array::from_fn(|_| &mut [][..]);
+                for (o, d) in out.iter_mut().zip(&deltas) {
+                    *o = unsafe { std::slice::from_raw_parts_mut(d.get().add(off), nxy) };
+                }
+                let out = &mut out[..deltas.len()];
                 let mut none: [f32; 0] = [];
                 let a: &mut [f32] = match aux_ptr {
                     Some(p) => unsafe { std::slice::from_raw_parts_mut(p.get().add(off), nxy) },
                     None => &mut none,
                 };
-                rhs(z, &mut out, a, &us);
+                rhs(z, out, a, &us);
                 for ((plane, s), p) in out.iter_mut().zip(&solvers).zip(&planes) {
                     let ps = unsafe { &mut *p.get().add(z) };
                     s.plane_xy(plane, ps);
