@@ -529,7 +529,8 @@ impl LodSolver {
     /// right-hand side of δ from the field `u` (read only at that point) while the plane is in
     /// cache, the LOD solve follows, and each chunk of columns, once solved along z, is added
     /// into `u` as u ← max(0, flush(u + δ)) while it is still in cache. Bit-identical at any
-    /// thread count, like [`LodSolver::step`].
+    /// thread count, like [`LodSolver::step`]. The one-field case of
+    /// [`LodSolver::step_delta_fused`].
     pub fn step_delta(
         &self,
         delta: &mut [f32],
@@ -538,44 +539,15 @@ impl LodSolver {
         aux: Option<&mut [f32]>,
         rhs: &DeltaHook,
     ) {
-        let (nx, ny, nz) = (self.nx, self.ny, self.nz);
-        let nxy = nx * ny;
-        assert_eq!(
-            delta.len(),
-            nxy * nz,
-            "field length does not match the grid"
-        );
-        assert_eq!(u.len(), nxy * nz, "field length does not match the grid");
-        assert!(
-            scratch.planes.len() == nz && scratch.planes[0].xt.len() == nxy,
-            "scratch belongs to a different grid"
-        );
-        {
-            let u_ro: &[f32] = u;
-            match aux {
-                Some(aux) => {
-                    assert_eq!(aux.len(), delta.len(), "aux length does not match the grid");
-                    delta
-                        .par_chunks_mut(nxy)
-                        .zip(aux.par_chunks_mut(nxy))
-                        .zip(scratch.planes.par_iter_mut())
-                        .enumerate()
-                        .for_each(|(z, ((plane, a), ps))| {
-                            rhs(z, plane, a, u_ro);
-                            self.plane_xy(plane, ps)
-                        });
-                }
-                None => delta
-                    .par_chunks_mut(nxy)
-                    .zip(scratch.planes.par_iter_mut())
-                    .enumerate()
-                    .for_each(|(z, (plane, ps))| {
-                        rhs(z, plane, &mut [], u_ro);
-                        self.plane_xy(plane, ps)
-                    }),
-            }
-        }
-        self.finish_delta(delta, u);
+        let mut jobs = [DeltaJob {
+            solver: self,
+            delta,
+            u,
+            scratch,
+        }];
+        Self::step_delta_fused(&mut jobs, aux, &|z, outs, a, us| {
+            rhs(z, &mut *outs[0], a, us[0])
+        });
     }
 
     /// The second half of a delta step: the z sweep of δ (whose planes have had their xy
@@ -608,7 +580,7 @@ impl LodSolver {
     }
 
     /// Delta-form steps of several fields on the same grid at once, as [`LodSolver::step_delta`]
-    /// for each job but with one pass over the planes for all of them: for each z-plane,
+    /// would take them one by one, but with one pass over the planes for all of them: for each z-plane,
     /// `rhs(z, δ planes, aux plane, fields)` fills every job's right-hand side (so that sources
     /// shared by the fields are read from memory once), and each job's xy sweeps follow while
     /// its plane is in cache; then each job's z sweep and update. Each job's arithmetic is that

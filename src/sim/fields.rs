@@ -330,7 +330,7 @@ impl Fields {
         // The fields to solve, each with its own δ buffer and scratch, in the order P, T, C.
         let mut scratches = std::iter::once(scratch).chain(extra_scratch.iter_mut());
         let mut jobs: Vec<DeltaJob> = Vec::with_capacity(3);
-        let mut coefs: Vec<(f32, f32, f32, f32, f32)> = Vec::with_capacity(3);
+        let mut coefs: Vec<Coef> = Vec::with_capacity(3);
         let mut c_job = None;
         for (k, ((u, dl), (d, decay, cf))) in [p, t, c]
             .into_iter()
@@ -345,7 +345,13 @@ impl Fields {
                 c_job = Some(jobs.len());
             }
             let (r, kdt) = (d * span / (g.h * g.h), decay * span);
-            coefs.push((r as f32, kdt as f32, cf.0, cf.1, cf.2));
+            coefs.push(Coef {
+                r: r as f32,
+                kdt: kdt as f32,
+                sb: cf.0,
+                sm: cf.1,
+                sa: cf.2,
+            });
             jobs.push(DeltaJob {
                 solver: solvers[k],
                 delta: dl,
@@ -365,7 +371,7 @@ impl Fields {
                 }
             }
             for ((out, u), cf) in outs.iter_mut().zip(us).zip(&coefs) {
-                stencil_plane(g, z, u, out, cf.0, cf.1);
+                stencil_plane(g, z, u, out, cf.r, cf.kdt);
             }
             add_sources(g, z, outs, &coefs, plt, m, slow, act);
         });
@@ -434,7 +440,7 @@ fn delta_rhs_plane(
         g,
         z,
         &mut [out],
-        &[(r, kdt, sb, sm, sa)],
+        &[Coef { r, kdt, sb, sm, sa }],
         s.plt,
         s.m,
         s.slow,
@@ -488,9 +494,20 @@ fn stencil_plane(g: &Geometry, z: usize, u: &[f32], out: &mut [f32], r: f32, kdt
     }
 }
 
+/// Per-field coefficients of a delta step: r = DΔt/h², kΔt, and the source coefficients (× Δt)
+/// of B, M and A.
+#[derive(Clone, Copy)]
+struct Coef {
+    r: f32,
+    kdt: f32,
+    sb: f32,
+    sm: f32,
+    sa: f32,
+}
+
 /// Adds the sources of plane z to each field's δ plane: with `slow`, sb B + sm M (B and M at the
 /// last slow update), then sa A (A the activated density at t_n, when any cell is activated),
-/// each × Δt through the coefficients (r, kΔt, sb, sm, sa) of each field. The sources are read
+/// each × Δt through each field's coefficients. The sources are read
 /// once for all the fields; each field's δ takes the same additions in the same order as it
 /// would alone.
 #[allow(clippy::too_many_arguments)]
@@ -498,7 +515,7 @@ fn add_sources(
     g: &Geometry,
     z: usize,
     outs: &mut [&mut [f32]],
-    coefs: &[(f32, f32, f32, f32, f32)],
+    coefs: &[Coef],
     plt: &[f32],
     m: &[f32],
     slow: bool,
@@ -514,15 +531,15 @@ fn add_sources(
                 let (o0, o1, o2) = (&mut o0[..plane], &mut o1[..plane], &mut o2[..plane]);
                 for j in 0..plane {
                     let (bj, mj) = (b[j], m[j]);
-                    o0[j] += c0.2 * bj + c0.3 * mj;
-                    o1[j] += c1.2 * bj + c1.3 * mj;
-                    o2[j] += c2.2 * bj + c2.3 * mj;
+                    o0[j] += c0.sb * bj + c0.sm * mj;
+                    o1[j] += c1.sb * bj + c1.sm * mj;
+                    o2[j] += c2.sb * bj + c2.sm * mj;
                 }
             }
             _ => {
                 for (o, c) in outs.iter_mut().zip(coefs) {
                     for j in 0..plane {
-                        o[j] += c.2 * b[j] + c.3 * m[j];
+                        o[j] += c.sb * b[j] + c.sm * m[j];
                     }
                 }
             }
@@ -532,7 +549,7 @@ fn add_sources(
         let a = &a[off..off + plane];
         match outs {
             [o0, o1, o2] => {
-                let (s0, s1, s2) = (coefs[0].4, coefs[1].4, coefs[2].4);
+                let (s0, s1, s2) = (coefs[0].sa, coefs[1].sa, coefs[2].sa);
                 let (o0, o1, o2) = (&mut o0[..plane], &mut o1[..plane], &mut o2[..plane]);
                 for j in 0..plane {
                     let aj = a[j];
@@ -544,7 +561,7 @@ fn add_sources(
             _ => {
                 for (o, c) in outs.iter_mut().zip(coefs) {
                     for j in 0..plane {
-                        o[j] += c.4 * a[j];
+                        o[j] += c.sa * a[j];
                     }
                 }
             }
