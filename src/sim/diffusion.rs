@@ -613,13 +613,13 @@ impl LodSolver {
             assert_eq!(a.len(), nxy * nz, "aux length does not match the grid");
         }
         {
-            let deltas: Vec<SharedPtr> = jobs
+            let deltas: Vec<SharedPtr<f32>> = jobs
                 .iter_mut()
                 .map(|j| SharedPtr(j.delta.as_mut_ptr()))
                 .collect();
-            let planes: Vec<ScratchPtr> = jobs
+            let planes: Vec<SharedPtr<PlaneScratch>> = jobs
                 .iter_mut()
-                .map(|j| ScratchPtr(j.scratch.planes.as_mut_ptr()))
+                .map(|j| SharedPtr(j.scratch.planes.as_mut_ptr()))
                 .collect();
             let aux_ptr = aux.map(|a| SharedPtr(a.as_mut_ptr()));
             let us: Vec<&[f32]> = jobs.iter().map(|j| &*j.u).collect();
@@ -681,7 +681,7 @@ impl LodSolver {
     }
 
     /// z sweep of column chunk `c` of every layer.
-    fn z_chunk(&self, base: SharedPtr, c: usize) {
+    fn z_chunk(&self, base: SharedPtr<f32>, c: usize) {
         let nxy = self.nx * self.ny;
         let c0 = c * Z_CHUNK;
         let width = Z_CHUNK.min(nxy - c0);
@@ -719,26 +719,20 @@ impl LodSolver {
     }
 }
 
-/// Raw pointer to the per-plane scratch of a fused step, whose tasks use disjoint planes.
-#[derive(Clone, Copy)]
-struct ScratchPtr(*mut PlaneScratch);
-// SAFETY: only used for disjoint planes during one parallel xy pass.
-unsafe impl Send for ScratchPtr {}
-unsafe impl Sync for ScratchPtr {}
-impl ScratchPtr {
-    fn get(self) -> *mut PlaneScratch {
-        self.0
+/// Raw pointer shared by parallel tasks that each touch a disjoint part of the buffer behind it
+/// (column chunks of a field in a z sweep, planes of a field or of a scratch in an xy pass).
+struct SharedPtr<T>(*mut T);
+impl<T> Clone for SharedPtr<T> {
+    fn clone(&self) -> Self {
+        *self
     }
 }
-
-/// Raw field pointer shared by the z-sweep tasks, which write disjoint columns.
-#[derive(Clone, Copy)]
-struct SharedPtr(*mut f32);
-// SAFETY: only used for disjoint column chunks during one parallel z sweep.
-unsafe impl Send for SharedPtr {}
-unsafe impl Sync for SharedPtr {}
-impl SharedPtr {
-    fn get(self) -> *mut f32 {
+impl<T> Copy for SharedPtr<T> {}
+// SAFETY: only used for disjoint parts of one buffer during one parallel pass.
+unsafe impl<T> Send for SharedPtr<T> {}
+unsafe impl<T> Sync for SharedPtr<T> {}
+impl<T> SharedPtr<T> {
+    fn get(self) -> *mut T {
         self.0
     }
 }
