@@ -507,11 +507,7 @@ mod tests {
     }
 
     fn run_with(threads: usize) -> Reference {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        crate::sim::in_pool(threads, || {
             let mut r = Reference::new(small());
             for _ in 0..r.steps() {
                 r.step();

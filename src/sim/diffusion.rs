@@ -1040,11 +1040,7 @@ mod tests {
         let solver = LodSolver::new(nx, ny, nz, 20.0, 5000.0, 0.05, 0.25);
         let init = random_field(nx * ny * nz, 11, 0.0, 3.0);
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            crate::sim::in_pool(threads, || {
                 let mut scratch = solver.scratch();
                 let mut f = init.clone();
                 for _ in 0..10 {
@@ -1088,11 +1084,7 @@ mod tests {
             }
         };
         let run = |threads: usize, fused: bool| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            crate::sim::in_pool(threads, || {
                 let mut us = init.clone();
                 let mut aux = vec![0.0f32; n];
                 let mut deltas = vec![vec![0.0f32; n]; 3];

@@ -797,11 +797,7 @@ mod scatter_tests {
         threads: usize,
     ) -> Vec<f64> {
         let mut out = vec![0.0; n];
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        crate::sim::in_pool(threads, || {
             scatter_ordered(
                 &mut out,
                 plane,

@@ -819,6 +819,17 @@ fn density_normalisation(
     (den, selfw)
 }
 
+/// Runs `f` in a rayon pool of `threads` threads (for the tests that compare results across
+/// thread counts).
+#[cfg(test)]
+pub(crate) fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a test thread pool")
+        .install(f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -339,13 +339,7 @@ mod tests {
         let (nx, ny, nz) = (41, 37, 19);
         let sm = GaussianSmoother::new(nx, ny, nz, 20.0, 100.0, 30.0, 3);
         let input = random_field(nx * ny * nz, 5);
-        let with = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| run(&sm, &input))
-        };
+        let with = |threads: usize| crate::sim::in_pool(threads, || run(&sm, &input));
         let one = with(1);
         for threads in [2, 3] {
             let other = with(threads);
