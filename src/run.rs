@@ -246,6 +246,7 @@ pub mod hooks {
                 _ => {
                     sim.sync();
                     sim.matrix.n1[i] = f64::NAN;
+                    sim.matrix.neo_live = true;
                 }
             }
         }

@@ -139,7 +139,10 @@ pub fn plane_sums(sim: &Simulation) -> Vec<PlaneSums> {
                     s[k] = sum;
                 }
             }
-            clean &= sum_checked(m.dep[r.clone()].as_flattened(), |x| x).1;
+            // Deposits added early are consumed by the matrix update (`dep_live` false after it).
+            if m.dep_live {
+                clean &= sum_checked(m.dep[r.clone()].as_flattened(), |x| x).1;
+            }
             let pmax = lane_max(&f.p[r.clone()]);
             let tmax = lane_max(&f.t[r]);
             PlaneSums {

@@ -49,9 +49,16 @@ pub fn estimate(s: &Scenario) -> Estimate {
     let agents_peak = agents_baseline.saturating_mul(PEAK_FACTOR);
     let voxels = voxels as u64;
     let arms = if s.output.control { 2 } else { 1 };
+    // Deposits wait for the matrix update (every MATRIX_SPAN_H h) in a bounded buffer.
+    let steps_per_update = (crate::sim::MATRIX_SPAN_H / s.numerics.dt_h).ceil() as u64;
+    let pending = agents_peak
+        .saturating_mul(steps_per_update)
+        .min(crate::sim::PENDING_DEPOSITS_MAX as u64)
+        .saturating_mul(std::mem::size_of::<crate::sim::fibroblasts::Deposit>() as u64);
     let memory_bytes = voxels
         .saturating_mul(BYTES_PER_VOXEL)
         .saturating_add(agents_peak.saturating_mul(BYTES_PER_AGENT))
+        .saturating_add(pending)
         .saturating_mul(arms);
     let steps_upper_bound = (s.end_day() * 24.0 / s.numerics.dt_h).ceil() as u64;
     Estimate {
@@ -75,7 +82,12 @@ mod tests {
         // (6000 × 3.61 × 0.25 + 2500 × 3.61 × 1.3) × 0.8 at age 45.
         assert_eq!(e.agents_baseline, 13718);
         assert_eq!(e.agents_peak, 3 * 13718);
-        assert_eq!(e.memory_bytes, 2 * (95 * 95 * 80 * 220 + 3 * 13718 * 120));
+        // Pending deposits: 24 steps of 0.25 h per matrix update would hold more than the
+        // buffer's bound of 2^17 deposits of 120 bytes.
+        assert_eq!(
+            e.memory_bytes,
+            2 * (95 * 95 * 80 * 220 + 3 * 13718 * 120 + (1 << 17) * 120)
+        );
         // (56 + 180) days × 24 h ÷ 0.25 h.
         assert_eq!(e.steps_upper_bound, 22656);
     }

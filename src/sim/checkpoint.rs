@@ -376,7 +376,8 @@ impl Simulation {
         ] {
             w.f64s(v);
         }
-        w.f64s(&flat3(&m.dep));
+        // Deposits not yet added to the grid are written as added: the same sums, in order.
+        w.f64s(&flat3(&self.deposits_with_pending()));
         let c = &self.cells;
         w.u64s(&c.id);
         w.f64s(&flat3(&c.pos));
@@ -460,6 +461,11 @@ impl Simulation {
             *dst = expect_len(r.f64s()?, n, name)?;
         }
         m.dep = expect_len(unflat3(r.f64s()?, "deposits")?, n, "deposits")?;
+        m.dep_live = m.dep.iter().any(|d| d.iter().any(|&x| x != 0.0));
+        m.neo_live = m.dep_live
+            || [&m.n1, &m.n3, &m.ne, &m.fibrin]
+                .iter()
+                .any(|v| v.iter().any(|&x| x != 0.0));
         let c = &mut s.cells;
         c.id = r.u64s()?;
         let k = c.id.len();

@@ -518,26 +518,48 @@ pub fn scatter_ordered<D: Send, I: Sync>(
     span: impl Fn(&I) -> Option<(usize, usize)> + Sync,
     add: impl Fn(&I, &mut [D], usize) + Sync,
 ) {
-    let blocks: Vec<(usize, usize)> = items
+    let blocks = block_spans(items, span);
+    let slab = SCATTER_SLAB_PLANES * plane.max(1);
+    dst.par_chunks_mut(slab).enumerate().for_each(|(s, out)| {
+        add_meeting(&blocks, items, out, s * slab, &add);
+    });
+}
+
+/// The span of voxels each block of [`SCATTER_BLOCK`] items touches (`(usize::MAX, 0)` for a
+/// block that touches none), for [`add_meeting`].
+pub fn block_spans<I: Sync>(
+    items: &[I],
+    span: impl Fn(&I) -> Option<(usize, usize)> + Sync,
+) -> Vec<(usize, usize)> {
+    items
         .par_chunks(SCATTER_BLOCK)
         .map(|b| {
             b.iter()
                 .filter_map(&span)
                 .fold((usize::MAX, 0), |(lo, hi), (a, z)| (lo.min(a), hi.max(z)))
         })
-        .collect();
-    let slab = SCATTER_SLAB_PLANES * plane.max(1);
-    dst.par_chunks_mut(slab).enumerate().for_each(|(s, out)| {
-        let (lo, hi) = (s * slab, s * slab + out.len());
-        for (b, &(a, z)) in blocks.iter().enumerate() {
-            if a < hi && z >= lo {
-                let end = ((b + 1) * SCATTER_BLOCK).min(items.len());
-                for it in &items[b * SCATTER_BLOCK..end] {
-                    add(it, out, lo);
-                }
+        .collect()
+}
+
+/// Calls `add(item, out, lo)`, in item order, for every item of the blocks (spans from
+/// [`block_spans`]) that meet `out`, the part of the grid from voxel `lo`: `out` receives its
+/// contributions in item order, as in the serial loop over all items.
+pub fn add_meeting<D, I>(
+    blocks: &[(usize, usize)],
+    items: &[I],
+    out: &mut [D],
+    lo: usize,
+    add: &impl Fn(&I, &mut [D], usize),
+) {
+    let hi = lo + out.len();
+    for (b, &(a, z)) in blocks.iter().enumerate() {
+        if a < hi && z >= lo {
+            let end = ((b + 1) * SCATTER_BLOCK).min(items.len());
+            for it in &items[b * SCATTER_BLOCK..end] {
+                add(it, out, lo);
             }
         }
-    });
+    }
 }
 
 /// Reorders `v` to `perm` (from [`voxel_order`]).

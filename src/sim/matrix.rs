@@ -10,6 +10,7 @@
 //! Over one step the sources and rates are held constant and each pool is integrated exactly:
 //! c' = c e^(−λΔt) + S (1 − e^(−λΔt))/λ.
 
+use crate::sim::fibroblasts::{Deposit, add_meeting, block_spans, index_span};
 use crate::sim::params::Params;
 use crate::sim::tissue::Geometry;
 use rayon::prelude::*;
@@ -33,8 +34,16 @@ pub struct Matrix {
     pub fibrin: Vec<f64>,
     /// Total collagen (native + neo, I + III), kept up to date for the agents.
     pub total: Vec<f64>,
-    /// Deposits of the current step (neo col1, col3, elastin), µg/mm³.
+    /// Deposits (neo col1, col3, elastin, µg/mm³) made since the last update and added to the
+    /// grid early, when more were pending than a step's buffer holds; all zero unless
+    /// `dep_live`. The update adds the pending deposits on top, in order.
     pub dep: Vec<[f64; 3]>,
+    /// Whether `dep` may hold non-zero deposits.
+    pub dep_live: bool,
+    /// Whether a neo pool, the fibrin or a deposit may be non-zero. While false they are all
+    /// zero (untreated tissue), and an update without protease skips them: zero pools with
+    /// zero deposits stay exactly zero, so the result is the same.
+    pub neo_live: bool,
 }
 
 /// e^(−x) and (1 − e^(−x))/x, accurate for x ≥ 0 and cheap for the small x of one step.
@@ -51,6 +60,31 @@ pub fn decay_factors(x: f64) -> (f64, f64) {
     }
 }
 
+/// Adds a cell's cloud-in-cell deposit to `out`, the part of the grid (one `[col1, col3,
+/// elastin]` per voxel) from voxel `off`; corners outside `out` are skipped.
+#[inline]
+pub fn add_deposit(d: &Deposit, out: &mut [[f64; 3]], off: usize) {
+    for k in 0..8 {
+        let j = (d.idx[k] as usize).wrapping_sub(off);
+        if let Some(slot) = out.get_mut(j) {
+            let w = d.w[k];
+            slot[0] += w * d.col1;
+            slot[1] += w * d.col3;
+            slot[2] += w * d.el;
+        }
+    }
+}
+
+/// e^(−x) and (1 − e^(−x))/x by their Taylor series to x⁵ and x⁶, for 0 ≤ x < 0.02 (relative
+/// error < x⁶/720 ≈ 1e−13): no call, no branch.
+#[inline(always)]
+fn taylor_factors(x: f64) -> (f64, f64) {
+    (
+        1.0 - x * (1.0 - x * (0.5 - x * (1.0 / 6.0 - x * (1.0 / 24.0 - x / 120.0)))),
+        1.0 - x * (0.5 - x * (1.0 / 6.0 - x * (1.0 / 24.0 - x * (1.0 / 120.0 - x / 720.0)))),
+    )
+}
+
 impl Matrix {
     /// Baseline matrix: each dermal voxel at its layer's native values.
     pub fn baseline(g: &Geometry) -> Self {
@@ -65,6 +99,8 @@ impl Matrix {
             fibrin: vec![0.0; n],
             total: vec![0.0; n],
             dep: vec![[0.0; 3]; n],
+            dep_live: false,
+            neo_live: false,
         };
         let plane = g.plane();
         for z in g.z_pap..g.nz {
@@ -87,8 +123,14 @@ impl Matrix {
 
     /// Integrates every pool over a span of `span` h, during which the relative density
     /// integrated to ∫ρ dt = `rho_int` / `rho_den[z]` (h) and the protease to `c_int` (∫C dt,
-    /// ng/mL·h; None when C was zero); consumes the deposits accumulated over the span. With
-    /// synthesis and protease averaged over the span each pool is integrated exactly.
+    /// ng/mL·h; None when C was zero); consumes the deposits made over the span: those in
+    /// `dep`, then `pending` (in the order made, see [`add_deposit`]). With synthesis and
+    /// protease averaged over the span each pool is integrated exactly.
+    ///
+    /// Each plane's deposits are summed into a buffer of one plane (which stays in cache)
+    /// just before that plane's pools are updated: the same sums, in the same order, as adding
+    /// every deposit to `dep` first, without a pass over a grid-sized array.
+    #[allow(clippy::too_many_arguments)]
     pub fn update(
         &mut self,
         g: &Geometry,
@@ -97,10 +139,18 @@ impl Matrix {
         rho_int: &[f32],
         rho_den: &[f64],
         span: f64,
+        pending: &[Deposit],
     ) {
         if span <= 0.0 {
             return;
         }
+        debug_assert!(
+            self.neo_live || (pending.is_empty() && !self.dep_live),
+            "deposits while the neo pools are marked zero"
+        );
+        let blocks = block_spans(pending, |d| Some(index_span(&d.idx)));
+        let dep_live = self.dep_live;
+        self.dep_live = false;
         let plane = g.plane();
         let z0 = g.z_pap;
         let start = z0 * plane;
@@ -114,7 +164,10 @@ impl Matrix {
             fibrin,
             total,
             dep,
+            neo_live,
+            ..
         } = self;
+        let neo_live = *neo_live;
         let chunks = col1[start..]
             .par_chunks_mut(plane)
             .zip(col3[start..].par_chunks_mut(plane))
@@ -133,90 +186,159 @@ impl Matrix {
             .max(par.k_n3)
             .max(par.k_ne);
         let mumax = par.mu1.max(par.mu3).max(par.mue);
-        chunks.for_each(|(k, ((((((((c1, c3), e), a1), a3), ae), fb), dp), tot))| {
-            let z = z0 + k;
-            let b = g.baseline(g.layer_of_z(z));
-            let den = rho_den[z];
-            let off = z * plane;
-            // Synthesis over the span per unit of ∫ρ-numerator dt.
-            let syn1 = par.s_col * b.col1 / den;
-            let syn3 = par.s_col * b.col3 / den;
-            let syne = par.s_el * b.elastin / den;
-            let cslice = c_int.map(|c| &c[off..off + plane]);
-            let cmax = cslice.map_or(0.0, |c| c.iter().fold(0.0f32, |a, &v| a.max(v)) as f64);
-            // Small exponents everywhere in the plane: branch-free polynomial path.
-            let small = kmax * span + mumax * cmax < 2e-2;
-            let rho = &rho_int[off..off + plane];
-            if cslice.is_none() {
-                // No protease over the span: every rate is a constant of the pool, so the decay
-                // factors are computed once for the plane (quiet steps take this path).
-                let [(e1, g1), (ee, ge), (f1, h1), (f3, h3), (fe, he)] =
-                    [par.k_col, par.k_el, par.k_n1, par.k_n3, par.k_ne]
-                        .map(|k| decay_factors(k * span));
-                let ff = (-par.k_f * span).exp();
-                for j in 0..plane {
-                    let num = rho[j] as f64;
-                    let d = dp[j];
-                    c1[j] = c1[j] * e1 + syn1 * num * g1;
-                    c3[j] = c3[j] * e1 + syn3 * num * g1;
-                    e[j] = e[j] * ee + syne * num * ge;
-                    a1[j] = a1[j] * f1 + d[0] * h1;
-                    a3[j] = a3[j] * f3 + d[1] * h3;
-                    ae[j] = ae[j] * fe + d[2] * he;
-                    let v = fb[j] * ff;
-                    fb[j] = if v < 1e-12 { 0.0 } else { v };
-                    dp[j] = [0.0; 3];
-                    tot[j] = c1[j] + c3[j] + a1[j] + a3[j];
+        let fresh = || vec![[0.0f64; 3]; plane];
+        chunks.for_each_init(
+            fresh,
+            |dl, (k, ((((((((c1, c3), e), a1), a3), ae), fb), grid), tot))| {
+                let z = z0 + k;
+                let b = g.baseline(g.layer_of_z(z));
+                let den = rho_den[z];
+                let off = z * plane;
+                // Synthesis over the span per unit of ∫ρ-numerator dt.
+                let syn1 = par.s_col * b.col1 / den;
+                let syn3 = par.s_col * b.col3 / den;
+                let syne = par.s_el * b.elastin / den;
+                let cslice = c_int.map(|c| &c[off..off + plane]);
+                let cmax = cslice.map_or(0.0, |c| c.iter().fold(0.0f32, |a, &v| a.max(v)) as f64);
+                // Small exponents everywhere in the plane: branch-free polynomial path.
+                let small = kmax * span + mumax * cmax < 2e-2;
+                let rho = &rho_int[off..off + plane];
+                // This plane's deposits: those added early, then the pending ones, in order.
+                let dp = &mut dl[..];
+                if dep_live {
+                    dp.copy_from_slice(grid);
+                    grid.fill([0.0; 3]);
+                } else if neo_live || cslice.is_some() {
+                    dp.fill([0.0; 3]);
                 }
-                return;
-            }
-            for j in 0..plane {
-                let ci = cslice.map_or(0.0, |c| c[j] as f64);
-                let num = rho[j] as f64;
-                let d = dp[j];
-                let f = |lam_span: f64| -> (f64, f64) {
-                    if small {
-                        // Taylor to x⁵ for x < 0.02: relative error < x⁶/720 ≈ 1e-13.
-                        let x = lam_span;
-                        (
-                            1.0 - x
-                                * (1.0
-                                    - x * (0.5 - x * (1.0 / 6.0 - x * (1.0 / 24.0 - x / 120.0)))),
-                            1.0 - x
-                                * (0.5
-                                    - x * (1.0 / 6.0
-                                        - x * (1.0 / 24.0 - x * (1.0 / 120.0 - x / 720.0)))),
-                        )
-                    } else {
-                        decay_factors(lam_span)
+                add_meeting(&blocks, pending, dp, off, &add_deposit);
+                if cslice.is_none() {
+                    // No protease over the span: every rate is a constant of the pool, so the decay
+                    // factors are computed once for the plane (quiet steps take this path).
+                    let [(e1, g1), (ee, ge), (f1, h1), (f3, h3), (fe, he)] =
+                        [par.k_col, par.k_el, par.k_n1, par.k_n3, par.k_ne]
+                            .map(|k| decay_factors(k * span));
+                    let ff = (-par.k_f * span).exp();
+                    if !neo_live {
+                        // No deposit was made (checked above in debug builds).
+                        for j in 0..plane {
+                            let num = rho[j] as f64;
+                            c1[j] = c1[j] * e1 + syn1 * num * g1;
+                            c3[j] = c3[j] * e1 + syn3 * num * g1;
+                            e[j] = e[j] * ee + syne * num * ge;
+                            tot[j] = c1[j] + c3[j];
+                        }
+                        return;
                     }
-                };
-                let (e1, g1) = f(par.k_col * span + par.mu1 * ci);
-                let (e3, g3) = f(par.k_col * span + par.mu3 * ci);
-                let (ee, ge) = f(par.k_el * span + par.mue * ci);
-                c1[j] = c1[j] * e1 + syn1 * num * g1;
-                c3[j] = c3[j] * e3 + syn3 * num * g3;
-                e[j] = e[j] * ee + syne * num * ge;
-                let (f1, h1) = f(par.k_n1 * span + par.mu1 * ci);
-                let (f3, h3) = f(par.k_n3 * span + par.mu3 * ci);
-                let (fe, he) = f(par.k_ne * span + par.mue * ci);
-                a1[j] = a1[j] * f1 + d[0] * h1;
-                a3[j] = a3[j] * f3 + d[1] * h3;
-                ae[j] = ae[j] * fe + d[2] * he;
-                if fb[j] > 0.0 {
-                    let v = fb[j] * (-par.k_f * (span + ci / par.c_f)).exp();
-                    fb[j] = if v < 1e-12 { 0.0 } else { v };
+                    for j in 0..plane {
+                        let num = rho[j] as f64;
+                        let d = dp[j];
+                        c1[j] = c1[j] * e1 + syn1 * num * g1;
+                        c3[j] = c3[j] * e1 + syn3 * num * g1;
+                        e[j] = e[j] * ee + syne * num * ge;
+                        a1[j] = a1[j] * f1 + d[0] * h1;
+                        a3[j] = a3[j] * f3 + d[1] * h3;
+                        ae[j] = ae[j] * fe + d[2] * he;
+                        let v = fb[j] * ff;
+                        fb[j] = if v < 1e-12 { 0.0 } else { v };
+                        tot[j] = c1[j] + c3[j] + a1[j] + a3[j];
+                    }
+                    return;
                 }
-                dp[j] = [0.0; 3];
-                tot[j] = c1[j] + c3[j] + a1[j] + a3[j];
-            }
-        });
+                let ci = cslice.expect("the no-protease case returned above");
+                // One pass per kind of decay factor (the loops differ only in the factors, a
+                // generic argument), so that the polynomial one has no call or branch and
+                // vectorises; every voxel gets the same operations either way.
+                #[inline(always)]
+                fn pools(
+                    factors: impl Fn(f64) -> (f64, f64),
+                    [c1, c3, e, a1, a3, ae, tot]: [&mut [f64]; 7],
+                    dp: &[[f64; 3]],
+                    ci: &[f32],
+                    rho: &[f32],
+                    [syn1, syn3, syne]: [f64; 3],
+                    par: &Params,
+                    span: f64,
+                ) {
+                    for j in 0..tot.len() {
+                        let cj = ci[j] as f64;
+                        let num = rho[j] as f64;
+                        let d = dp[j];
+                        let (e1, g1) = factors(par.k_col * span + par.mu1 * cj);
+                        let (e3, g3) = factors(par.k_col * span + par.mu3 * cj);
+                        let (ee, ge) = factors(par.k_el * span + par.mue * cj);
+                        c1[j] = c1[j] * e1 + syn1 * num * g1;
+                        c3[j] = c3[j] * e3 + syn3 * num * g3;
+                        e[j] = e[j] * ee + syne * num * ge;
+                        let (f1, h1) = factors(par.k_n1 * span + par.mu1 * cj);
+                        let (f3, h3) = factors(par.k_n3 * span + par.mu3 * cj);
+                        let (fe, he) = factors(par.k_ne * span + par.mue * cj);
+                        a1[j] = a1[j] * f1 + d[0] * h1;
+                        a3[j] = a3[j] * f3 + d[1] * h3;
+                        ae[j] = ae[j] * fe + d[2] * he;
+                        tot[j] = c1[j] + c3[j] + a1[j] + a3[j];
+                    }
+                }
+                let arrays = [
+                    &mut c1[..],
+                    &mut c3[..],
+                    &mut e[..],
+                    &mut a1[..],
+                    &mut a3[..],
+                    &mut ae[..],
+                    &mut tot[..],
+                ];
+                let syn = [syn1, syn3, syne];
+                if small {
+                    pools(taylor_factors, arrays, dp, ci, rho, syn, par, span);
+                } else {
+                    pools(decay_factors, arrays, dp, ci, rho, syn, par, span);
+                }
+                for (f, &cj) in fb.iter_mut().zip(ci) {
+                    if *f > 0.0 {
+                        let v = *f * (-par.k_f * (span + cj as f64 / par.c_f)).exp();
+                        *f = if v < 1e-12 { 0.0 } else { v };
+                    }
+                }
+            },
+        );
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Scenario;
+
+    /// Untreated tissue: the update that skips the (zero) neo pools, fibrin and deposits gives
+    /// the pools, bit for bit, of the full update.
+    #[test]
+    fn untreated_update_skips_the_neo_pools_exactly() {
+        let mut sc = Scenario::default();
+        sc.tissue.domain_um = [200.0, 200.0];
+        let g = Geometry::new(&sc);
+        let par = Params::new(&sc, 1.0);
+        let n = g.voxels();
+        let rho: Vec<f32> = (0..n).map(|i| 0.5 + (i % 17) as f32 * 0.07).collect();
+        let den: Vec<f64> = (0..g.nz).map(|z| 0.9 + z as f64 * 0.01).collect();
+        let mut skip = Matrix::baseline(&g);
+        let mut full = skip.clone();
+        full.neo_live = true;
+        for span in [6.0, 24.0, 0.25] {
+            skip.update(&g, &par, None, &rho, &den, span, &[]);
+            full.update(&g, &par, None, &rho, &den, span, &[]);
+        }
+        assert!(!skip.neo_live);
+        let pools = |m: &Matrix| {
+            [
+                &m.col1, &m.col3, &m.el, &m.n1, &m.n3, &m.ne, &m.fibrin, &m.total,
+            ]
+            .map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+        };
+        assert_eq!(pools(&skip), pools(&full));
+        let base = Matrix::baseline(&g);
+        assert_ne!(pools(&skip), pools(&base), "the update changed nothing");
+    }
 
     #[test]
     fn decay_factors_match_exp() {
