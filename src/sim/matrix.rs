@@ -35,8 +35,9 @@ pub struct Matrix {
     /// Total collagen (native + neo, I + III), kept up to date for the agents.
     pub total: Vec<f64>,
     /// Deposits (neo col1, col3, elastin, µg/mm³) made since the last update and added to the
-    /// grid early, when more were pending than a step's buffer holds; all zero unless
-    /// `dep_live`. The update adds the pending deposits on top, in order.
+    /// grid early, when the list of waiting deposits grew past its bound
+    /// ([`crate::sim::PENDING_DEPOSITS_MAX`]); all zero unless `dep_live`. The update adds
+    /// the deposits still waiting on top, in order.
     pub dep: Vec<[f64; 3]>,
     /// Whether `dep` may hold non-zero deposits.
     pub dep_live: bool,
