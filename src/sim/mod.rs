@@ -698,7 +698,6 @@ impl Simulation {
         add_deposits(&mut self.matrix.dep, self.geom.plane(), &self.pending_dep);
         self.pending_dep.clear();
         self.matrix.dep_live = true;
-        self.matrix.neo_live = true;
     }
 
     /// `matrix.dep` with the pending deposits added (for a checkpoint, which must not change
@@ -880,12 +879,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn control_twin_equals_a_control_built_from_the_scenario() {
+    /// The default scenario on a 300 µm block with a 10-day burn-in.
+    fn small_scenario() -> Scenario {
         let mut sc = Scenario::default();
         sc.tissue.domain_um = [300.0, 300.0];
         sc.output.section_y_um = 150.0;
         sc.numerics.burn_in_days = 10.0;
+        sc
+    }
+
+    #[test]
+    fn control_twin_equals_a_control_built_from_the_scenario() {
+        let sc = small_scenario();
         let treated = Simulation::new(&sc, Arm::Treated);
         let mut twin = treated.control_twin();
         let mut built = Simulation::new(&sc, Arm::Control);
@@ -903,10 +908,7 @@ mod tests {
     /// update adds from the pending list give the same sums, bit for bit.
     #[test]
     fn deposits_added_early_give_the_same_state() {
-        let mut sc = Scenario::default();
-        sc.tissue.domain_um = [300.0, 300.0];
-        sc.output.section_y_um = 150.0;
-        sc.numerics.burn_in_days = 10.0;
+        let sc = small_scenario();
         let mut late = Simulation::new(&sc, Arm::Treated);
         let mut early = late.clone();
         early.pending_dep_max = 1;
