@@ -204,12 +204,15 @@ impl Matrix {
                 // Small exponents everywhere in the plane: branch-free polynomial path.
                 let small = kmax * span + mumax * cmax < 2e-2;
                 let rho = &rho_int[off..off + plane];
+                // Untreated tissue without protease: the neo pools, fibrin and deposits are
+                // zero and stay zero, so only the native pools are updated.
+                let native_only = !neo_live && cslice.is_none();
                 // This plane's deposits: those added early, then the pending ones, in order.
                 let dp = &mut dl[..];
                 if dep_live {
                     dp.copy_from_slice(grid);
                     grid.fill([0.0; 3]);
-                } else if neo_live || cslice.is_some() {
+                } else if !native_only {
                     dp.fill([0.0; 3]);
                 }
                 add_meeting(&blocks, pending, dp, off, &add_deposit);
@@ -220,7 +223,7 @@ impl Matrix {
                         [par.k_col, par.k_el, par.k_n1, par.k_n3, par.k_ne]
                             .map(|k| decay_factors(k * span));
                     let ff = (-par.k_f * span).exp();
-                    if !neo_live {
+                    if native_only {
                         // No deposit was made (checked above in debug builds).
                         for j in 0..plane {
                             let num = rho[j] as f64;

@@ -765,7 +765,6 @@ impl Simulation {
     }
 }
 
-/// Keeps the cells whose flag is true, preserving order.
 /// Pending deposits (about 120 bytes each) beyond which they are added to `matrix.dep` before
 /// the next matrix update, bounding the buffer at about 16 MB (more than the 6 h between matrix
 /// updates of settled steps make in the default block; fine steps may reach it).
@@ -783,6 +782,7 @@ fn add_deposits(dst: &mut [[f64; 3]], plane: usize, items: &[Deposit]) {
     );
 }
 
+/// Keeps the cells whose flag is true, preserving order.
 fn retain_cells(c: &mut Fibroblasts, keep: &[bool]) {
     if keep.iter().all(|&k| k) {
         return;
