@@ -18,10 +18,6 @@
 
 use rayon::prelude::*;
 
-/// Width of the column tiles of the z pass: an accumulator tile stays in L1
-/// while the source layers stream past it.
-const Z_TILE: usize = 1024;
-
 /// Symmetric 1-D kernel: `w[0]` is the centre weight, `w[j]` the weight at ±j.
 fn gaussian_kernel(sigma_um: f64, h_um: f64) -> Vec<f32> {
     if sigma_um <= 0.0 {
@@ -36,6 +32,18 @@ fn gaussian_kernel(sigma_um: f64, h_um: f64) -> Vec<f32> {
         .collect();
     let total = raw[0] + 2.0 * raw[1..].iter().sum::<f64>();
     raw.iter().map(|&w| (w / total) as f32).collect()
+}
+
+/// Whether the CPU has AVX2 (checked at run time).
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// Index `i` reflected into 0..n about −½ and n − ½, repeatedly if needed.
@@ -64,9 +72,17 @@ pub struct GaussianSmoother {
     z_lo: usize,
     kxy: Vec<f32>,
     kz: Vec<f32>,
-    /// For dermal layer z' and offset j = 1..=radius: the reflected source
-    /// layers (z' − j, z' + j), row-major by z'.
+    /// For dermal layer z' and offset j = 1..=radius: the offsets in the x–y result of the
+    /// reflected source layers (z' − j, z' + j), row-major by z'.
     zsrc: Vec<(usize, usize)>,
+    /// For offset j = 1..=radius: the offsets (r − j, r + j) in a wrapped x-row copy.
+    xsrc: Vec<(usize, usize)>,
+    /// For row y and offset j = 1..=radius: the offsets of the wrapped source rows y − j and
+    /// y + j in a layer, row-major by y.
+    ysrc: Vec<(usize, usize)>,
+    /// Whether the CPU has 256-bit vectors (AVX2): the tap kernel then runs its second build.
+    /// Multiplications and additions are never fused, so both builds give the same bits.
+    wide: bool,
 }
 
 impl GaussianSmoother {
@@ -89,10 +105,20 @@ impl GaussianSmoother {
         let kz = gaussian_kernel(sigma_z_um, h_um);
         let nzd = nz - z_lo;
         let rz = kz.len() - 1;
+        let nxy = nx * ny;
         let mut zsrc = Vec::with_capacity(nzd * rz);
         for z in 0..nzd as isize {
             for j in 1..=rz as isize {
-                zsrc.push((reflect(z - j, nzd), reflect(z + j, nzd)));
+                zsrc.push((reflect(z - j, nzd) * nxy, reflect(z + j, nzd) * nxy));
+            }
+        }
+        let r = kxy.len() - 1;
+        let xsrc = (1..=r).map(|j| (r - j, r + j)).collect();
+        let wrap = |y: isize| y.rem_euclid(ny as isize) as usize * nx;
+        let mut ysrc = Vec::with_capacity(ny * r);
+        for y in 0..ny as isize {
+            for j in 1..=r as isize {
+                ysrc.push((wrap(y - j), wrap(y + j)));
             }
         }
         Self {
@@ -103,7 +129,37 @@ impl GaussianSmoother {
             kxy,
             kz,
             zsrc,
+            xsrc,
+            ysrc,
+            wide: has_avx2(),
         }
+    }
+
+    /// The same smoother with the AVX2 build of the tap kernel switched off (`wide` false)
+    /// or, where the CPU has it, on. For tests of bit-identity between the builds.
+    #[cfg(test)]
+    fn with_wide(mut self, wide: bool) -> Self {
+        self.wide = wide && has_avx2();
+        self
+    }
+
+    /// dst[i] = k[0]·src[centre + i] + Σ_j k[j]·(src[lo_j + i] + src[hi_j + i]), j = 1..=r in
+    /// order, with `taps[j − 1] = (lo_j, hi_j)`.
+    #[inline(always)]
+    fn taps(
+        &self,
+        dst: &mut [f32],
+        src: &[f32],
+        centre: usize,
+        taps: &[(usize, usize)],
+        k: &[f32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if self.wide {
+            // SAFETY: `wide` is only set after AVX2 was detected at run time.
+            return unsafe { sym_taps_avx2(dst, src, centre, taps, k) };
+        }
+        sym_taps_base(dst, src, centre, taps, k)
     }
 
     pub fn scratch(&self) -> SmoothScratch {
@@ -116,8 +172,8 @@ impl GaussianSmoother {
     }
 
     /// out = G ∗ input over the dermis (layers z_lo..nz); out = 0 above z_lo.
-    /// Bit-identical at any rayon thread count: layers and tiles are fixed
-    /// units of work and every sum runs over the kernel in a fixed order.
+    /// Bit-identical at any rayon thread count and with either build of the tap kernel: layers
+    /// are fixed units of work and every sum runs over the kernel in a fixed order.
     pub fn smooth(&self, input: &[f32], out: &mut [f32], scratch: &mut SmoothScratch) {
         let (nx, ny, nz) = (self.nx, self.ny, self.nz);
         let nxy = nx * ny;
@@ -156,23 +212,8 @@ impl GaussianSmoother {
             .par_chunks_mut(nxy)
             .enumerate()
             .for_each(|(z, layer)| {
-                let srcs = &self.zsrc[z * rz..(z + 1) * rz];
-                for t0 in (0..nxy).step_by(Z_TILE) {
-                    let t1 = (t0 + Z_TILE).min(nxy);
-                    let acc = &mut layer[t0..t1];
-                    let centre = &xy[z * nxy + t0..z * nxy + t1];
-                    let w0 = self.kz[0];
-                    for (a, &c) in acc.iter_mut().zip(centre) {
-                        *a = w0 * c;
-                    }
-                    for (&w, &(lo, hi)) in self.kz[1..].iter().zip(srcs) {
-                        let below = &xy[lo * nxy + t0..lo * nxy + t1];
-                        let above = &xy[hi * nxy + t0..hi * nxy + t1];
-                        for ((a, &b), &c) in acc.iter_mut().zip(below).zip(above) {
-                            *a += w * (b + c);
-                        }
-                    }
-                }
+                let offs = &self.zsrc[z * rz..(z + 1) * rz];
+                self.taps(layer, xy, z * nxy, offs, &self.kz);
             });
     }
 
@@ -180,78 +221,113 @@ impl GaussianSmoother {
     fn smooth_x(&self, src: &[f32], dst: &mut [f32], pad: &mut [f32]) {
         let nx = self.nx;
         let r = self.kxy.len() - 1;
-        // Wrapped copy without integer division in the loop: start at the periodic image of
-        // −r and step through the row, resetting at its end.
-        let mut s = (nx - r % nx) % nx;
-        for p in pad.iter_mut() {
-            *p = src[s];
-            s += 1;
-            if s == nx {
-                s = 0;
+        if r <= nx {
+            // The wrapped copy in three pieces: the row's last r values, the row, its first r.
+            pad[..r].copy_from_slice(&src[nx - r..]);
+            pad[r..r + nx].copy_from_slice(src);
+            pad[r + nx..].copy_from_slice(&src[..r]);
+        } else {
+            // Kernels wider than the row wrap more than once: start at the periodic image of
+            // −r and step through the row, resetting at its end.
+            let mut s = (nx - r % nx) % nx;
+            for p in pad.iter_mut() {
+                *p = src[s];
+                s += 1;
+                if s == nx {
+                    s = 0;
+                }
             }
         }
-        let w0 = self.kxy[0];
-        for (d, &c) in dst.iter_mut().zip(&pad[r..r + nx]) {
-            *d = w0 * c;
-        }
-        for (j, &w) in self.kxy.iter().enumerate().skip(1) {
-            let left = &pad[r - j..r - j + nx];
-            let right = &pad[r + j..r + j + nx];
-            for ((d, &a), &b) in dst.iter_mut().zip(left).zip(right) {
-                *d += w * (a + b);
-            }
-        }
+        self.taps(dst, pad, r, &self.xsrc, &self.kxy);
     }
 
     /// Periodic convolution along y of one layer, whole x-rows at a time.
     fn smooth_y(&self, src: &[f32], dst: &mut [f32]) {
         let (nx, ny) = (self.nx, self.ny);
-        let row = |y: isize| {
-            // Kernel offsets reach at most one period past either end, and usually far less:
-            // wrap by addition rather than an integer division per row.
-            let mut y = y;
-            while y < 0 {
-                y += ny as isize;
-            }
-            while y >= ny as isize {
-                y -= ny as isize;
-            }
-            let y = y as usize;
-            &src[y * nx..(y + 1) * nx]
-        };
-        let w0 = self.kxy[0];
         let r = self.kxy.len() - 1;
-        // Rows r..ny − r reach no wrapped row: they are one contiguous run per kernel tap, so
-        // the loop is long and vectorises fully (the same operations per value as by row).
         let (lo, hi) = (r.min(ny), ny.saturating_sub(r).max(r.min(ny)));
+        // Rows r..ny − r reach no wrapped row: they are one contiguous run, each kernel tap a
+        // fixed offset from the output, that of the run's first row (the same operations per
+        // value as by row).
         if hi > lo {
-            let d = &mut dst[lo * nx..hi * nx];
-            for (d, &c) in d.iter_mut().zip(&src[lo * nx..hi * nx]) {
-                *d = w0 * c;
-            }
-            for (j, &w) in self.kxy.iter().enumerate().skip(1) {
-                let below = &src[(lo - j) * nx..(hi - j) * nx];
-                let above = &src[(lo + j) * nx..(hi + j) * nx];
-                for ((d, &a), &b) in d.iter_mut().zip(below).zip(above) {
-                    *d += w * (a + b);
-                }
-            }
+            let offs = &self.ysrc[lo * r..(lo + 1) * r];
+            self.taps(&mut dst[lo * nx..hi * nx], src, lo * nx, offs, &self.kxy);
         }
         for (y, drow) in dst.chunks_exact_mut(nx).enumerate() {
             if (lo..hi).contains(&y) {
                 continue;
             }
-            let y = y as isize;
-            for (d, &c) in drow.iter_mut().zip(row(y)) {
-                *d = w0 * c;
+            self.taps(drow, src, y * nx, &self.ysrc[y * r..(y + 1) * r], &self.kxy);
+        }
+    }
+}
+
+/// Outputs per block of the tap kernel: four 256-bit accumulators, which stay in registers
+/// while every tap is added.
+const BLOCK: usize = 32;
+
+macro_rules! tap_kernel {
+    ($base:ident, $avx2:ident) => {
+        #[inline(never)]
+        fn $base(dst: &mut [f32], src: &[f32], centre: usize, taps: &[(usize, usize)], k: &[f32]) {
+            tap_kernel_body(dst, src, centre, taps, k)
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        #[inline(never)]
+        fn $avx2(dst: &mut [f32], src: &[f32], centre: usize, taps: &[(usize, usize)], k: &[f32]) {
+            tap_kernel_body(dst, src, centre, taps, k)
+        }
+    };
+}
+
+tap_kernel!(sym_taps_base, sym_taps_avx2);
+
+/// The symmetric tap sum of [`GaussianSmoother::taps`]. Outputs are computed in blocks of
+/// [`BLOCK`] held in registers across all taps; a last block that would run past the end is
+/// moved back to end there (its overlapping outputs are computed again, to the same bits), and
+/// outputs fewer than one block are summed one by one. Every output takes the operations
+/// `k[0]·c`, then `+= k[j]·(a + b)` for j = 1, 2, … in that order, whatever path computes it.
+#[inline(always)]
+fn tap_kernel_body(
+    dst: &mut [f32],
+    src: &[f32],
+    centre: usize,
+    taps: &[(usize, usize)],
+    k: &[f32],
+) {
+    let n = dst.len();
+    let w0 = k[0];
+    let k = &k[1..=taps.len()];
+    if n < BLOCK {
+        for (i, d) in dst.iter_mut().enumerate() {
+            let mut acc = w0 * src[centre + i];
+            for (&w, &(lo, hi)) in k.iter().zip(taps) {
+                acc += w * (src[lo + i] + src[hi + i]);
             }
-            for (j, &w) in self.kxy.iter().enumerate().skip(1) {
-                let j = j as isize;
-                for ((d, &a), &b) in drow.iter_mut().zip(row(y - j)).zip(row(y + j)) {
-                    *d += w * (a + b);
-                }
+            *d = acc;
+        }
+        return;
+    }
+    // Block starts: 0, BLOCK, 2·BLOCK, …, then n − BLOCK if a part block remains.
+    let full = n / BLOCK;
+    let starts = (0..full)
+        .map(|b| b * BLOCK)
+        .chain((n % BLOCK != 0).then_some(n - BLOCK));
+    for i in starts {
+        let c: &[f32; BLOCK] = src[centre + i..centre + i + BLOCK].try_into().unwrap();
+        let mut acc = [0.0f32; BLOCK];
+        for l in 0..BLOCK {
+            acc[l] = w0 * c[l];
+        }
+        for (&w, &(lo, hi)) in k.iter().zip(taps) {
+            let a: &[f32; BLOCK] = src[lo + i..lo + i + BLOCK].try_into().unwrap();
+            let b: &[f32; BLOCK] = src[hi + i..hi + i + BLOCK].try_into().unwrap();
+            for l in 0..BLOCK {
+                acc[l] += w * (a[l] + b[l]);
             }
         }
+        dst[i..i + BLOCK].copy_from_slice(&acc);
     }
 }
 
@@ -415,6 +491,76 @@ mod tests {
                         got[y * nx + x].to_bits(),
                         want.to_bits(),
                         "nx {nx}, ny {ny}, row {y}, column {x}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The straightforward sum of the documented order: x (wrapped), then y (wrapped), then z
+    /// (reflected), each `k[0]·c` then `+= k[j]·(lower + upper)` for j = 1, 2, ….
+    fn reference(sm: &GaussianSmoother, input: &[f32]) -> Vec<f32> {
+        let (nx, ny, nz, z0) = (sm.nx, sm.ny, sm.nz, sm.z_lo);
+        let sym = |k: &[f32], at: &dyn Fn(isize) -> f32| {
+            let mut d = k[0] * at(0);
+            for (j, &w) in k.iter().enumerate().skip(1) {
+                d += w * (at(-(j as isize)) + at(j as isize));
+            }
+            d
+        };
+        let idx = |x: usize, y: usize, z: usize| x + nx * (y + ny * z);
+        let wrap = |i: isize, n: usize| i.rem_euclid(n as isize) as usize;
+        let mut xp = vec![0.0f32; input.len()];
+        let mut yp = vec![0.0f32; input.len()];
+        let mut out = vec![0.0f32; input.len()];
+        for z in z0..nz {
+            for y in 0..ny {
+                for x in 0..nx {
+                    xp[idx(x, y, z)] =
+                        sym(&sm.kxy, &|d| input[idx(wrap(x as isize + d, nx), y, z)]);
+                }
+            }
+            for y in 0..ny {
+                for x in 0..nx {
+                    yp[idx(x, y, z)] = sym(&sm.kxy, &|d| xp[idx(x, wrap(y as isize + d, ny), z)]);
+                }
+            }
+        }
+        let nzd = nz - z0;
+        for z in z0..nz {
+            for y in 0..ny {
+                for x in 0..nx {
+                    out[idx(x, y, z)] = sym(&sm.kz, &|d| {
+                        yp[idx(x, y, z0 + reflect((z - z0) as isize + d, nzd))]
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Both builds of the tap kernel (blocks of 32 outputs, a last block moved back to end at
+    /// the row's end, and single outputs for short rows) give the bits of the reference sum,
+    /// for rows shorter and longer than a block and kernels wider than the block.
+    #[test]
+    fn blocked_kernel_equals_the_reference_sum_bit_for_bit() {
+        for (nx, ny, nz, sxy, sz, z_lo) in [
+            (95, 40, 9, 100.0, 30.0, 2),
+            (33, 70, 6, 100.0, 30.0, 1),
+            (20, 18, 6, 100.0, 30.0, 2),
+            (7, 5, 9, 60.0, 80.0, 3),
+            (64, 33, 5, 900.0, 20.0, 0),
+        ] {
+            let input = random_field(nx * ny * nz, (nx * ny) as u64);
+            for wide in [false, true] {
+                let sm = GaussianSmoother::new(nx, ny, nz, 20.0, sxy, sz, z_lo).with_wide(wide);
+                let want = reference(&sm, &input);
+                let got = run(&sm, &input);
+                for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(
+                        a.to_bits(),
+                        b.to_bits(),
+                        "{nx}×{ny}×{nz}, wide {wide}, voxel {i}: {a} vs {b}"
                     );
                 }
             }
