@@ -472,9 +472,10 @@ impl Fibroblasts {
 /// everything computed in it, does not depend on the thread count.
 pub fn voxel_order(g: &Geometry, pos: &[[f64; 3]], id: &[u64]) -> Option<Vec<usize>> {
     let mut keys: Vec<(usize, u64, usize)> = pos
-        .iter()
-        .zip(id)
+        .par_iter()
+        .zip(id.par_iter())
         .enumerate()
+        .with_min_len(4096)
         .map(|(i, (&p, &k))| (g.voxel_of(p), k, i))
         .collect();
     if keys
@@ -483,7 +484,8 @@ pub fn voxel_order(g: &Geometry, pos: &[[f64; 3]], id: &[u64]) -> Option<Vec<usi
     {
         return None;
     }
-    keys.sort_unstable();
+    // The keys are distinct (the index is part of them), so the order is unique.
+    keys.par_sort_unstable();
     Some(keys.iter().map(|k| k.2).collect())
 }
 

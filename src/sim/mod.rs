@@ -124,6 +124,8 @@ pub struct Simulation {
     counts: Vec<f32>,
     act: Vec<f32>,
     act_touched: Vec<u32>,
+    /// Voxel of every cell (scratch of the density count).
+    cell_voxels: Vec<u32>,
     outcomes: Vec<Outcome>,
     /// Deposits of the steps since the last matrix update, in step order, each step's in cell
     /// order: the update adds them to the neo pools (see [`Matrix::update`]).
@@ -218,6 +220,7 @@ impl Simulation {
             counts: vec![0.0; n],
             act: vec![0.0; n],
             act_touched: Vec::new(),
+            cell_voxels: Vec::new(),
             outcomes: Vec::new(),
             pending_dep: Vec::new(),
             pending_dep_max: PENDING_DEPOSITS_MAX,
@@ -493,10 +496,21 @@ impl Simulation {
 
     fn compute_density(&mut self) {
         self.cells.sort_by_voxel(&self.geom);
-        self.counts.iter_mut().for_each(|c| *c = 0.0);
-        for p in &self.cells.pos {
-            let i = self.geom.voxel_of(*p);
-            self.counts[i] += 1.0;
+        // Counts are whole numbers: the order of the additions does not matter.
+        self.counts
+            .par_chunks_mut(self.geom.plane())
+            .for_each(|c| c.fill(0.0));
+        let g = &self.geom;
+        self.cell_voxels.clear();
+        self.cell_voxels.par_extend(
+            self.cells
+                .pos
+                .par_iter()
+                .with_min_len(APPLY_MIN_LEN)
+                .map(|p| g.voxel_of(*p) as u32),
+        );
+        for &i in &self.cell_voxels {
+            self.counts[i as usize] += 1.0;
         }
         self.smoother
             .smooth(&self.counts, &mut self.rho_num, &mut self.smooth_scratch);
@@ -513,13 +527,20 @@ impl Simulation {
         }
         self.act_touched.clear();
         let plane = self.geom.plane();
-        for (p, s) in self.cells.pos.iter().zip(&self.cells.state) {
-            if *s != CellState::Quiescent {
-                let i = self.geom.voxel_of(*p);
-                self.act_touched.push(i as u32);
-                let layer = self.geom.layer_of_z(i / plane);
-                self.act[i] += (1.0 / self.geom.baseline(layer).cells_per_voxel) as f32;
-            }
+        // Voxels of the activated cells in parallel, in cell order; the additions stay serial.
+        let g = &self.geom;
+        self.act_touched.par_extend(
+            self.cells
+                .pos
+                .par_iter()
+                .zip(self.cells.state.par_iter())
+                .with_min_len(APPLY_MIN_LEN)
+                .filter_map(|(p, s)| (*s != CellState::Quiescent).then(|| g.voxel_of(*p) as u32)),
+        );
+        for &i in &self.act_touched {
+            let i = i as usize;
+            let layer = self.geom.layer_of_z(i / plane);
+            self.act[i] += (1.0 / self.geom.baseline(layer).cells_per_voxel) as f32;
         }
         true
     }
@@ -639,34 +660,73 @@ impl Simulation {
     fn apply_outcomes(&mut self) {
         let c = &mut self.cells;
         let n = c.len();
-        let mut keep = Vec::with_capacity(n);
-        let mut daughters = Vec::new();
-        let mut dep = [0.0f64; 2];
+        let outs = &self.outcomes[..n];
         let vox = self.geom.voxel_mm3();
         let deposits = |d: &Deposit| d.col1 > 0.0 || d.col3 > 0.0 || d.el > 0.0;
-        for i in 0..n {
-            let o = &self.outcomes[i];
-            let d = &o.deposit;
-            if deposits(d) {
-                dep[0] += d.col1 * vox;
-                dep[1] += d.col3 * vox;
-                self.pending_dep.push(*d);
-            }
-            c.pos[i] = o.pos;
-            c.dir[i] = o.dir;
-            c.state[i] = o.state;
-            c.tau[i] = o.tau;
-            c.tau_q[i] = o.tau_q;
-            c.home[i] = o.home;
-            match o.fate {
-                Fate::Live => keep.push(true),
-                Fate::Die => keep.push(false),
-                Fate::Divide(p, u) => {
-                    keep.push(true);
-                    daughters.push((i, p, u));
-                }
-            }
+        // Every cell's new state, in parallel (each cell writes only its own entries).
+        c.pos
+            .par_iter_mut()
+            .zip(c.dir.par_iter_mut())
+            .zip(c.state.par_iter_mut())
+            .zip(c.tau.par_iter_mut())
+            .zip(c.tau_q.par_iter_mut())
+            .zip(c.home.par_iter_mut())
+            .zip(outs.par_iter())
+            .with_min_len(APPLY_MIN_LEN)
+            .for_each(|((((((p, d), s), t), tq), h), o)| {
+                *p = o.pos;
+                *d = o.dir;
+                *s = o.state;
+                *t = o.tau;
+                *tq = o.tau_q;
+                *h = o.home;
+            });
+        // Deposits in cell order: each block of cells counts its deposits, then copies them
+        // into its own span of the list, in parallel.
+        let per_block: Vec<usize> = outs
+            .par_chunks(APPLY_MIN_LEN)
+            .map(|b| b.iter().filter(|o| deposits(&o.deposit)).count())
+            .collect();
+        let first = self.pending_dep.len();
+        self.pending_dep
+            .resize(first + per_block.iter().sum::<usize>(), Deposit::default());
+        let mut spans = Vec::with_capacity(per_block.len());
+        let mut rest = &mut self.pending_dep[first..];
+        for &k in &per_block {
+            let (span, tail) = rest.split_at_mut(k);
+            spans.push(span);
+            rest = tail;
         }
+        outs.par_chunks(APPLY_MIN_LEN)
+            .zip(spans)
+            .for_each(|(b, span)| {
+                for (slot, o) in span
+                    .iter_mut()
+                    .zip(b.iter().filter(|o| deposits(&o.deposit)))
+                {
+                    *slot = o.deposit;
+                }
+            });
+        // Deaths and divisions in cell order (ordered parallel collects).
+        let mut dep = [0.0f64; 2];
+        for d in &self.pending_dep[first..] {
+            dep[0] += d.col1 * vox;
+            dep[1] += d.col3 * vox;
+        }
+        let mut keep: Vec<bool> = outs
+            .par_iter()
+            .with_min_len(APPLY_MIN_LEN)
+            .map(|o| o.fate != Fate::Die)
+            .collect();
+        let daughters: Vec<(usize, [f64; 3], [f64; 3])> = outs
+            .par_iter()
+            .with_min_len(APPLY_MIN_LEN)
+            .enumerate()
+            .filter_map(|(i, o)| match o.fate {
+                Fate::Divide(p, u) => Some((i, p, u)),
+                _ => None,
+            })
+            .collect();
         self.deposit_ug[0] += dep[0];
         self.deposit_ug[1] += dep[1];
         // Daughters, in parent order, inherit state, τ, τ_q and home layer.
@@ -801,6 +861,9 @@ fn retain_cells(c: &mut Fibroblasts, keep: &[bool]) {
     filt!(c.tau_q);
     filt!(c.home);
 }
+
+/// Cells per parallel task when outcomes are applied.
+const APPLY_MIN_LEN: usize = 2048;
 
 /// Denominator of ρ per voxel layer (G ∗ n_base V, laterally uniform) and the self-contribution
 /// of one cell at its own voxel per layer (found by smoothing impulses spaced further apart in z
