@@ -88,6 +88,9 @@ impl Default for Config {
 /// step).
 pub const SORT_EVERY: u64 = 8;
 
+/// Voxels per parallel task when the agents' deposits are added into field 1.
+const ADD_CHUNK: usize = 1 << 15;
+
 /// One agent's secretion of a step into field 1: cloud-in-cell voxels and amounts.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AgentOut {
@@ -218,10 +221,16 @@ impl Reference {
             self.fields[0][i] += s;
         }
         if self.fields.len() > 1 {
-            for (v, s) in self.fields[1].iter_mut().zip(&mut self.source1) {
-                *v += *s;
-                *s = 0.0;
-            }
+            // Element by element, so in parallel with the same result.
+            self.fields[1]
+                .par_chunks_mut(ADD_CHUNK)
+                .zip(self.source1.par_chunks_mut(ADD_CHUNK))
+                .for_each(|(f, src)| {
+                    for (v, s) in f.iter_mut().zip(src.iter_mut()) {
+                        *v += *s;
+                        *s = 0.0;
+                    }
+                });
         }
         for f in &mut self.fields {
             self.solver.step(f, &mut self.scratch);
