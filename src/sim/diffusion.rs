@@ -264,6 +264,19 @@ macro_rules! row_kernel {
         fn $avx2($($arg: $ty),*) $body
     };
 }
+pub(crate) use row_kernel;
+
+/// Whether the CPU has AVX2 (checked at run time): the row kernels then take their second build.
+pub(crate) fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
 
 row_kernel!(forward_row, forward_row_base, forward_row_avx2,
     (cur: &mut [f32], prev: &[f32], s: f32, inv: f32), {
@@ -441,10 +454,7 @@ impl LodSolver {
             x: Axis::periodic(nx, r, kdt3),
             y: Axis::periodic(ny, r, kdt3),
             z: Axis::neumann(nz, r, kdt3),
-            #[cfg(target_arch = "x86_64")]
-            wide: std::arch::is_x86_feature_detected!("avx2"),
-            #[cfg(not(target_arch = "x86_64"))]
-            wide: false,
+            wide: has_avx2(),
         }
     }
 

@@ -506,7 +506,7 @@ impl Simulation {
             self.cells
                 .pos
                 .par_iter()
-                .with_min_len(APPLY_MIN_LEN)
+                .with_min_len(CELLS_PER_TASK)
                 .map(|p| g.voxel_of(*p) as u32),
         );
         for &i in &self.cell_voxels {
@@ -534,7 +534,7 @@ impl Simulation {
                 .pos
                 .par_iter()
                 .zip(self.cells.state.par_iter())
-                .with_min_len(APPLY_MIN_LEN)
+                .with_min_len(CELLS_PER_TASK)
                 .filter_map(|(p, s)| (*s != CellState::Quiescent).then(|| g.voxel_of(*p) as u32)),
         );
         for &i in &self.act_touched {
@@ -672,7 +672,7 @@ impl Simulation {
             .zip(c.tau_q.par_iter_mut())
             .zip(c.home.par_iter_mut())
             .zip(outs.par_iter())
-            .with_min_len(APPLY_MIN_LEN)
+            .with_min_len(CELLS_PER_TASK)
             .for_each(|((((((p, d), s), t), tq), h), o)| {
                 *p = o.pos;
                 *d = o.dir;
@@ -684,7 +684,7 @@ impl Simulation {
         // Deposits in cell order: each block of cells counts its deposits, then copies them
         // into its own span of the list, in parallel.
         let per_block: Vec<usize> = outs
-            .par_chunks(APPLY_MIN_LEN)
+            .par_chunks(CELLS_PER_TASK)
             .map(|b| b.iter().filter(|o| deposits(&o.deposit)).count())
             .collect();
         let first = self.pending_dep.len();
@@ -697,7 +697,7 @@ impl Simulation {
             spans.push(span);
             rest = tail;
         }
-        outs.par_chunks(APPLY_MIN_LEN)
+        outs.par_chunks(CELLS_PER_TASK)
             .zip(spans)
             .for_each(|(b, span)| {
                 for (slot, o) in span
@@ -715,12 +715,12 @@ impl Simulation {
         }
         let mut keep: Vec<bool> = outs
             .par_iter()
-            .with_min_len(APPLY_MIN_LEN)
+            .with_min_len(CELLS_PER_TASK)
             .map(|o| o.fate != Fate::Die)
             .collect();
         let daughters: Vec<(usize, [f64; 3], [f64; 3])> = outs
             .par_iter()
-            .with_min_len(APPLY_MIN_LEN)
+            .with_min_len(CELLS_PER_TASK)
             .enumerate()
             .filter_map(|(i, o)| match o.fate {
                 Fate::Divide(p, u) => Some((i, p, u)),
@@ -862,8 +862,9 @@ fn retain_cells(c: &mut Fibroblasts, keep: &[bool]) {
     filt!(c.home);
 }
 
-/// Cells per parallel task when outcomes are applied.
-const APPLY_MIN_LEN: usize = 2048;
+/// Cells per parallel task of the per-cell passes around the agent step (applying outcomes,
+/// finding voxels).
+const CELLS_PER_TASK: usize = 2048;
 
 /// Denominator of ρ per voxel layer (G ∗ n_base V, laterally uniform) and the self-contribution
 /// of one cell at its own voxel per layer (found by smoothing impulses spaced further apart in z

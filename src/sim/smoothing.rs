@@ -16,6 +16,7 @@
 //! variance is σ² up to the ≈ 3 % lost to truncation; a voxel-integrated
 //! kernel would add h²/12, which at σ_z = 1.5 h is a larger bias).
 
+use crate::sim::diffusion::{has_avx2, row_kernel};
 use rayon::prelude::*;
 
 /// Symmetric 1-D kernel: `w[0]` is the centre weight, `w[j]` the weight at ±j.
@@ -32,18 +33,6 @@ fn gaussian_kernel(sigma_um: f64, h_um: f64) -> Vec<f32> {
         .collect();
     let total = raw[0] + 2.0 * raw[1..].iter().sum::<f64>();
     raw.iter().map(|&w| (w / total) as f32).collect()
-}
-
-/// Whether the CPU has AVX2 (checked at run time).
-fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 /// Index `i` reflected into 0..n about −½ and n − ½, repeatedly if needed.
@@ -154,12 +143,11 @@ impl GaussianSmoother {
         taps: &[(usize, usize)],
         k: &[f32],
     ) {
-        #[cfg(target_arch = "x86_64")]
         if self.wide {
-            // SAFETY: `wide` is only set after AVX2 was detected at run time.
-            return unsafe { sym_taps_avx2(dst, src, centre, taps, k) };
+            sym_taps::<true>(dst, src, centre, taps, k)
+        } else {
+            sym_taps::<false>(dst, src, centre, taps, k)
         }
-        sym_taps_base(dst, src, centre, taps, k)
     }
 
     pub fn scratch(&self) -> SmoothScratch {
@@ -266,22 +254,10 @@ impl GaussianSmoother {
 /// while every tap is added.
 const BLOCK: usize = 32;
 
-macro_rules! tap_kernel {
-    ($base:ident, $avx2:ident) => {
-        #[inline(never)]
-        fn $base(dst: &mut [f32], src: &[f32], centre: usize, taps: &[(usize, usize)], k: &[f32]) {
-            tap_kernel_body(dst, src, centre, taps, k)
-        }
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2")]
-        #[inline(never)]
-        fn $avx2(dst: &mut [f32], src: &[f32], centre: usize, taps: &[(usize, usize)], k: &[f32]) {
-            tap_kernel_body(dst, src, centre, taps, k)
-        }
-    };
-}
-
-tap_kernel!(sym_taps_base, sym_taps_avx2);
+row_kernel!(sym_taps, sym_taps_base, sym_taps_avx2,
+    (dst: &mut [f32], src: &[f32], centre: usize, taps: &[(usize, usize)], k: &[f32]), {
+    tap_kernel_body(dst, src, centre, taps, k)
+});
 
 /// The symmetric tap sum of [`GaussianSmoother::taps`]. Outputs are computed in blocks of
 /// [`BLOCK`] held in registers across all taps; a last block that would run past the end is
