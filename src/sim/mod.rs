@@ -663,7 +663,9 @@ impl Simulation {
         let outs = &self.outcomes[..n];
         let vox = self.geom.voxel_mm3();
         let deposits = |d: &Deposit| d.col1 > 0.0 || d.col3 > 0.0 || d.el > 0.0;
-        // Every cell's new state, in parallel (each cell writes only its own entries).
+        // Every cell's new state and whether it survives, in parallel (each cell writes only
+        // its own entries).
+        let mut keep = vec![true; n];
         c.pos
             .par_iter_mut()
             .zip(c.dir.par_iter_mut())
@@ -671,15 +673,17 @@ impl Simulation {
             .zip(c.tau.par_iter_mut())
             .zip(c.tau_q.par_iter_mut())
             .zip(c.home.par_iter_mut())
+            .zip(keep.par_iter_mut())
             .zip(outs.par_iter())
             .with_min_len(CELLS_PER_TASK)
-            .for_each(|((((((p, d), s), t), tq), h), o)| {
+            .for_each(|(((((((p, d), s), t), tq), h), k), o)| {
                 *p = o.pos;
                 *d = o.dir;
                 *s = o.state;
                 *t = o.tau;
                 *tq = o.tau_q;
                 *h = o.home;
+                *k = o.fate != Fate::Die;
             });
         // Deposits in cell order: each block of cells counts its deposits, then copies them
         // into its own span of the list, in parallel.
@@ -707,17 +711,13 @@ impl Simulation {
                     *slot = o.deposit;
                 }
             });
-        // Deaths and divisions in cell order (ordered parallel collects).
+        // The deposited totals, summed in cell order.
         let mut dep = [0.0f64; 2];
         for d in &self.pending_dep[first..] {
             dep[0] += d.col1 * vox;
             dep[1] += d.col3 * vox;
         }
-        let mut keep: Vec<bool> = outs
-            .par_iter()
-            .with_min_len(CELLS_PER_TASK)
-            .map(|o| o.fate != Fate::Die)
-            .collect();
+        // Divisions in cell order (an ordered parallel collect).
         let daughters: Vec<(usize, [f64; 3], [f64; 3])> = outs
             .par_iter()
             .with_min_len(CELLS_PER_TASK)
