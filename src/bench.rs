@@ -24,8 +24,8 @@ use std::time::Instant;
 use crate::scenario::{self, Scenario};
 use crate::sim::diffusion::{LodScratch, LodSolver};
 use crate::sim::fibroblasts::{
-    Deposit, apply_order, cic_weights, confine, index_span, sample_fields, scatter_ordered,
-    voxel_order,
+    Deposit, apply_order, cic_weights, confine, index_span, prefetch_sample, sample_fields,
+    scatter_ordered, voxel_order,
 };
 use crate::sim::rng::{Purpose, Stream};
 use crate::sim::tissue::Geometry;
@@ -88,8 +88,11 @@ impl Default for Config {
 /// step).
 pub const SORT_EVERY: u64 = 8;
 
-/// Voxels per parallel task when the agents' deposits are added into field 1.
-const ADD_CHUNK: usize = 1 << 15;
+/// Agents per parallel task of the agent pass.
+const AGENT_CHUNK: usize = 512;
+
+/// How many agents ahead the agent pass prefetches the field rows it will read.
+const PREFETCH_AHEAD: usize = 4;
 
 /// One agent's secretion of a step into field 1: cloud-in-cell voxels and amounts.
 #[derive(Debug, Clone, Copy, Default)]
@@ -220,21 +223,28 @@ impl Reference {
         for &(i, s) in &self.source0 {
             self.fields[0][i] += s;
         }
-        if self.fields.len() > 1 {
-            // Element by element, so in parallel with the same result.
-            self.fields[1]
-                .par_chunks_mut(ADD_CHUNK)
-                .zip(self.source1.par_chunks_mut(ADD_CHUNK))
-                .for_each(|(f, src)| {
-                    for (v, s) in f.iter_mut().zip(src.iter_mut()) {
+        // Last to first: fields 0 and 1, which the agents read next, are then the ones still in
+        // cache (the fields are independent, so the order does not change any value). Field 1
+        // takes the agents' deposits plane by plane as its x-y sweeps begin, while the plane
+        // is in cache (element by element: the same values as a separate pass).
+        let (first, rest) = self.fields.split_at_mut(1);
+        for f in rest.iter_mut().skip(1).rev() {
+            self.solver.step(f, &mut self.scratch);
+        }
+        if let Some(f1) = rest.first_mut() {
+            self.solver.step_with(
+                f1,
+                &mut self.scratch,
+                Some(&mut self.source1),
+                &|_, plane, src| {
+                    for (v, s) in plane.iter_mut().zip(src.iter_mut()) {
                         *v += *s;
                         *s = 0.0;
                     }
-                });
+                },
+            );
         }
-        for f in &mut self.fields {
-            self.solver.step(f, &mut self.scratch);
-        }
+        self.solver.step(&mut first[0], &mut self.scratch);
         self.diffusion_s += t0.elapsed().as_secs_f64();
     }
 
@@ -250,47 +260,59 @@ impl Reference {
         let decay = (-c.dt_h / c.persistence_h).exp();
         let noise = (1.0 - (-2.0 * c.dt_h / c.persistence_h).exp()).sqrt();
         let amount = c.secretion_per_h * c.dt_h;
+        let inv_h = 1.0 / g.h;
         self.out
-            .par_iter_mut()
-            .with_min_len(256)
-            .zip(self.pos.par_iter_mut().zip(self.dir.par_iter_mut()))
+            .par_chunks_mut(AGENT_CHUNK)
+            .zip(
+                self.pos
+                    .par_chunks_mut(AGENT_CHUNK)
+                    .zip(self.dir.par_chunks_mut(AGENT_CHUNK)),
+            )
             .enumerate()
-            .for_each(|(id, (o, (p, u)))| {
-                let mut r = Stream::new(c.seed, Purpose::Agent, ids[id], tick);
-                let (_, _, grad) = sample_fields(g, f0, f1, *p);
-                let gn = (grad[0] * grad[0] + grad[1] * grad[1] + grad[2] * grad[2]).sqrt();
-                let (b, gh) = if gn > 0.0 {
-                    (
-                        c.chemotaxis * gn / (gn + c.gradient_half),
-                        [grad[0] / gn, grad[1] / gn, grad[2] / gn],
-                    )
-                } else {
-                    (0.0, [0.0; 3])
-                };
-                let xi = r.unit_vector();
-                let mut d = [0.0; 3];
-                for k in 0..3 {
-                    d[k] = b * gh[k] + decay * (u[k] - b * gh[k]) + noise * xi[k];
+            .for_each(|(ci, (outs, (ps, us)))| {
+                for j in 0..outs.len() {
+                    // The agent PREFETCH_AHEAD places on is still unmoved: ask for its rows.
+                    if let Some(&q) = ps.get(j + PREFETCH_AHEAD) {
+                        prefetch_sample(g, inv_h, f0, f1, q);
+                    }
+                    let id = ids[ci * AGENT_CHUNK + j];
+                    let (o, p, u) = (&mut outs[j], &mut ps[j], &mut us[j]);
+                    let mut r = Stream::new(c.seed, Purpose::Agent, id, tick);
+                    let (_, _, grad) = sample_fields(g, f0, f1, *p);
+                    let gn = (grad[0] * grad[0] + grad[1] * grad[1] + grad[2] * grad[2]).sqrt();
+                    let (b, gh) = if gn > 0.0 {
+                        (
+                            c.chemotaxis * gn / (gn + c.gradient_half),
+                            [grad[0] / gn, grad[1] / gn, grad[2] / gn],
+                        )
+                    } else {
+                        (0.0, [0.0; 3])
+                    };
+                    let xi = r.unit_vector();
+                    let mut d = [0.0; 3];
+                    for k in 0..3 {
+                        d[k] = b * gh[k] + decay * (u[k] - b * gh[k]) + noise * xi[k];
+                    }
+                    let dn = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+                    let d = if dn > 0.0 {
+                        [d[0] / dn, d[1] / dn, d[2] / dn]
+                    } else {
+                        xi
+                    };
+                    let step = c.speed_um_per_h * c.dt_h;
+                    let mut q = [p[0] + step * d[0], p[1] + step * d[1], p[2] + step * d[2]];
+                    let mut d = d;
+                    if confine(g, &mut q, None) {
+                        d[2] = -d[2];
+                    }
+                    let dep: Deposit = cic_weights(g, q);
+                    *o = AgentOut {
+                        idx: dep.idx,
+                        amount: dep.w.map(|w| (w * amount) as f32),
+                    };
+                    *p = q;
+                    *u = d;
                 }
-                let dn = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
-                let d = if dn > 0.0 {
-                    [d[0] / dn, d[1] / dn, d[2] / dn]
-                } else {
-                    xi
-                };
-                let step = c.speed_um_per_h * c.dt_h;
-                let mut q = [p[0] + step * d[0], p[1] + step * d[1], p[2] + step * d[2]];
-                let mut d = d;
-                if confine(g, &mut q, None) {
-                    d[2] = -d[2];
-                }
-                let dep: Deposit = cic_weights(g, q);
-                *o = AgentOut {
-                    idx: dep.idx,
-                    amount: dep.w.map(|w| (w * amount) as f32),
-                };
-                *p = q;
-                *u = d;
             });
     }
 

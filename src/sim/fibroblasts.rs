@@ -116,6 +116,8 @@ impl Default for Outcome {
 struct StepConsts {
     e1: f64,
     e2: f64,
+    /// 1/h, for the prefetch hints only.
+    inv_h: f64,
 }
 
 /// Read-only inputs of the agent pass.
@@ -230,6 +232,7 @@ impl Fibroblasts {
         let k = StepConsts {
             e1: (-inp.dt / inp.par.tau_p).exp(),
             e2: (1.0 - (-2.0 * inp.dt / inp.par.tau_p).exp()).sqrt(),
+            inv_h: 1.0 / inp.geom.h,
         };
         let n = self.len();
         out.par_iter_mut()
@@ -237,18 +240,18 @@ impl Fibroblasts {
             .enumerate()
             .for_each(|(i, o)| {
                 if i + PREFETCH_AHEAD < n {
-                    self.prefetch(i + PREFETCH_AHEAD, inp);
+                    self.prefetch(i + PREFETCH_AHEAD, inp, k.inv_h);
                 }
                 *o = self.step_one(i, inp, &k)
             });
     }
 
-    /// Asks for the per-voxel values that cell `i` will read (ρ, collagen, fibrin) to be
-    /// brought into cache. Cells are sorted by voxel but ≈ 40 voxels apart, so each of these
-    /// reads is otherwise a cache miss that the long per-cell computation cannot overlap with
-    /// other work. A hint only: results do not depend on it.
+    /// Asks for the per-voxel values that cell `i` will read (ρ, collagen, fibrin, and the
+    /// rows of P and T around it) to be brought into cache. Cells are sorted by voxel but ≈ 40
+    /// voxels apart, so each of these reads is otherwise a cache miss that the long per-cell
+    /// computation cannot overlap with other work. A hint only: results do not depend on it.
     #[inline(always)]
-    fn prefetch(&self, i: usize, inp: &AgentInputs) {
+    fn prefetch(&self, i: usize, inp: &AgentInputs, inv_h: f64) {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
@@ -259,6 +262,9 @@ impl Fibroblasts {
                 _mm_prefetch::<_MM_HINT_T0>(inp.collagen.as_ptr().add(iv) as *const i8);
                 _mm_prefetch::<_MM_HINT_T0>(inp.fibrin.as_ptr().add(iv) as *const i8);
             }
+        }
+        if !inp.quiet {
+            prefetch_sample(inp.geom, inv_h, inp.pdgf, inp.tgfb, self.pos[i]);
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (i, inp);
@@ -676,6 +682,50 @@ pub fn wrap_small(mut i: isize, n: isize) -> usize {
     i as usize
 }
 
+/// Asks for the rows of P and T that [`sample_fields`] will read at `p` to be brought into
+/// cache: the 12 rows of 4 values of P and the 4 rows of 2 values of T, by their first
+/// element. Cells sorted by voxel are tens of voxels apart, so without this nearly every row
+/// is a cache miss that a cell waits for. A hint only: no value depends on it (the voxel is
+/// found with 1/h rather than a division, which at worst fetches a neighbouring row), and
+/// cells near the block's sides, whose rows wrap, are left to the cache.
+#[inline(always)]
+pub fn prefetch_sample(g: &Geometry, inv_h: f64, pf: &[f32], tf: &[f32], p: [f64; 3]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let x0 = (p[0] * inv_h - 0.5) as isize;
+        let y0 = (p[1] * inv_h - 0.5) as isize;
+        let z0 = (p[2] * inv_h - 0.5) as isize;
+        let (nx, ny, nz) = (g.nx as isize, g.ny as isize, g.nz as isize);
+        if !(x0 >= 1 && x0 + 2 < nx && y0 >= 1 && y0 + 2 < ny && z0 >= 1 && z0 + 2 < nz) {
+            return;
+        }
+        let (row, plane) = (g.nx, g.plane());
+        let base = (x0 - 1) as usize + (y0 - 1) as usize * row + (z0 - 1) as usize * plane;
+        if base + 3 * row + 3 * plane + 3 >= pf.len().min(tf.len()) {
+            return;
+        }
+        let (pp, tp) = (pf.as_ptr(), tf.as_ptr());
+        // SAFETY: a prefetch is a hint; every address is inside both slices (checked above).
+        unsafe {
+            for dz in 0..4 {
+                for dy in 0..4 {
+                    let s = base + dy * row + dz * plane;
+                    let (iy, iz) = ((1..3).contains(&dy), (1..3).contains(&dz));
+                    if iy || iz {
+                        _mm_prefetch::<_MM_HINT_T0>(pp.add(s) as *const i8);
+                    }
+                    if iy && iz {
+                        _mm_prefetch::<_MM_HINT_T0>(tp.add(s + 1) as *const i8);
+                    }
+                }
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (g, inv_h, pf, tf, p);
+}
+
 /// Trilinear interpolation of P and T at `p`, and of the central-difference gradient of P.
 ///
 /// The 8 surrounding voxel centres and their central differences touch a 4 × 4 × 4 neighbourhood
@@ -697,82 +747,77 @@ pub fn sample_fields(g: &Geometry, pf: &[f32], tf: &[f32], p: [f64; 3]) -> (f64,
     let wx = [1.0 - tx, tx];
     let wy = [1.0 - ty, ty];
     let wz = [1.0 - tz, tz];
-    // The 4 × 4 × 4 neighbourhood of P from x0 − 1, y0 − 1, z0 − 1 (the 16 values on its
-    // edges are not needed and not loaded) and the 2 × 2 × 2 core of T. Away from the block's
-    // sides (almost every cell) rows of 4 are copied from one base index; otherwise each index
-    // is wrapped in x, y and clamped in z.
-    let mut nb = [[[0.0f32; 4]; 4]; 4];
-    let mut tn = [[[0.0f32; 2]; 2]; 2];
-    let needed = |dy: usize, dz: usize| (1..3).contains(&dy) || (1..3).contains(&dz);
+    let w = (wx, wy, wz, 1.0 / (2.0 * h));
+    // P at (x0 − 1 + dx, y0 − 1 + dy, z0 − 1 + dz) for dx, dy, dz in 0..4 (the 16 values on
+    // the neighbourhood's edges are never asked for), T at (x0 + dx, y0 + dy, z0 + dz) for dx,
+    // dy, dz in 0..2. Away from the block's sides (almost every cell) both are read directly
+    // from one base index; otherwise each index is wrapped in x, y and clamped in z.
     if x0 >= 1 && x0 + 2 < nx && y0 >= 1 && y0 + 2 < ny && z0 >= 1 && z0 + 2 < nz {
         let base = (x0 - 1) as usize + (y0 - 1) as usize * row + (z0 - 1) as usize * plane;
-        for (dz, nbz) in nb.iter_mut().enumerate() {
-            for (dy, r) in nbz.iter_mut().enumerate() {
-                if needed(dy, dz) {
-                    let s = base + dy * row + dz * plane;
-                    r.copy_from_slice(&pf[s..s + 4]);
-                }
-            }
-        }
-        for (dz, tz_) in tn.iter_mut().enumerate() {
-            for (dy, r) in tz_.iter_mut().enumerate() {
-                let s = base + 1 + (dy + 1) * row + (dz + 1) * plane;
-                r.copy_from_slice(&tf[s..s + 2]);
-            }
-        }
+        let (pf, tf) = (
+            &pf[base..base + 3 * plane + 3 * row + 4],
+            &tf[base..base + 3 * plane + 3 * row + 4],
+        );
+        // SAFETY: dx, dy, dz < 4, so every index is at most 3 · plane + 3 · row + 3, inside
+        // both slices (whose length was checked when they were cut).
+        trilinear_with_gradient(
+            |dx, dy, dz| unsafe { *pf.get_unchecked(dx + dy * row + dz * plane) as f64 },
+            |dx, dy, dz| unsafe {
+                *tf.get_unchecked(1 + dx + (1 + dy) * row + (1 + dz) * plane) as f64
+            },
+            w,
+        )
     } else {
         let ox: [usize; 4] = std::array::from_fn(|k| wrap_small(x0 - 1 + k as isize, nx));
         let oy: [usize; 4] = std::array::from_fn(|k| wrap_small(y0 - 1 + k as isize, ny) * row);
         let oz: [usize; 4] =
             std::array::from_fn(|k| (z0 - 1 + k as isize).clamp(0, nz - 1) as usize * plane);
-        for (dz, nbz) in nb.iter_mut().enumerate() {
-            for (dy, r) in nbz.iter_mut().enumerate() {
-                if needed(dy, dz) {
-                    for (dx, v) in r.iter_mut().enumerate() {
-                        *v = pf[ox[dx] + oy[dy] + oz[dz]];
-                    }
-                }
-            }
-        }
-        for (dz, tz_) in tn.iter_mut().enumerate() {
-            for (dy, r) in tz_.iter_mut().enumerate() {
-                for (dx, v) in r.iter_mut().enumerate() {
-                    *v = tf[ox[dx + 1] + oy[dy + 1] + oz[dz + 1]];
-                }
-            }
-        }
+        trilinear_with_gradient(
+            |dx, dy, dz| pf[ox[dx] + oy[dy] + oz[dz]] as f64,
+            |dx, dy, dz| tf[ox[dx + 1] + oy[dy + 1] + oz[dz + 1]] as f64,
+            w,
+        )
     }
+}
+
+/// The sums of [`sample_fields`] from accessors of its neighbourhood: `p(dx, dy, dz)` is P at
+/// (x0 − 1 + dx, y0 − 1 + dy, z0 − 1 + dz), `t(dx, dy, dz)` is T at (x0 + dx, y0 + dy, z0 + dz);
+/// `w` holds the x, y and z weights and 1/(2h).
+#[inline(always)]
+fn trilinear_with_gradient(
+    p: impl Fn(usize, usize, usize) -> f64,
+    t: impl Fn(usize, usize, usize) -> f64,
+    w: ([f64; 2], [f64; 2], [f64; 2], f64),
+) -> (f64, f64, [f64; 3]) {
+    let (wx, wy, wz, inv2h) = w;
     // The 2 × 2 × 2 core `c` of P, and one value on either side of it along x (`xm`, `xp`),
     // y (`ym`, `yp`) and z (`zm`, `zp`).
-    let f = |x: usize, y: usize, z: usize| nb[z][y][x] as f64;
     let c: [[[f64; 2]; 2]; 2] = std::array::from_fn(|dz| {
-        std::array::from_fn(|dy| std::array::from_fn(|dx| f(1 + dx, 1 + dy, 1 + dz)))
+        std::array::from_fn(|dy| std::array::from_fn(|dx| p(1 + dx, 1 + dy, 1 + dz)))
     });
-    let t: [[[f64; 2]; 2]; 2] = std::array::from_fn(|dz| {
-        std::array::from_fn(|dy| std::array::from_fn(|dx| tn[dz][dy][dx] as f64))
-    });
+    let tc: [[[f64; 2]; 2]; 2] =
+        std::array::from_fn(|dz| std::array::from_fn(|dy| std::array::from_fn(|dx| t(dx, dy, dz))));
     let xm: [[f64; 2]; 2] =
-        std::array::from_fn(|dz| std::array::from_fn(|dy| f(0, 1 + dy, 1 + dz)));
+        std::array::from_fn(|dz| std::array::from_fn(|dy| p(0, 1 + dy, 1 + dz)));
     let xp: [[f64; 2]; 2] =
-        std::array::from_fn(|dz| std::array::from_fn(|dy| f(3, 1 + dy, 1 + dz)));
+        std::array::from_fn(|dz| std::array::from_fn(|dy| p(3, 1 + dy, 1 + dz)));
     let ym: [[f64; 2]; 2] =
-        std::array::from_fn(|dz| std::array::from_fn(|dx| f(1 + dx, 0, 1 + dz)));
+        std::array::from_fn(|dz| std::array::from_fn(|dx| p(1 + dx, 0, 1 + dz)));
     let yp: [[f64; 2]; 2] =
-        std::array::from_fn(|dz| std::array::from_fn(|dx| f(1 + dx, 3, 1 + dz)));
+        std::array::from_fn(|dz| std::array::from_fn(|dx| p(1 + dx, 3, 1 + dz)));
     let zm: [[f64; 2]; 2] =
-        std::array::from_fn(|dy| std::array::from_fn(|dx| f(1 + dx, 1 + dy, 0)));
+        std::array::from_fn(|dy| std::array::from_fn(|dx| p(1 + dx, 1 + dy, 0)));
     let zp: [[f64; 2]; 2] =
-        std::array::from_fn(|dy| std::array::from_fn(|dx| f(1 + dx, 1 + dy, 3)));
+        std::array::from_fn(|dy| std::array::from_fn(|dx| p(1 + dx, 1 + dy, 3)));
     let mut pv = 0.0;
     let mut tv = 0.0;
     let mut grad = [0.0; 3];
-    let inv2h = 1.0 / (2.0 * h);
     for dz in 0..2 {
         for dy in 0..2 {
             for dx in 0..2 {
                 let w = wx[dx] * wy[dy] * wz[dz];
                 pv += w * c[dz][dy][dx];
-                tv += w * t[dz][dy][dx];
+                tv += w * tc[dz][dy][dx];
                 // Central differences: f(x0 + dx + 1) − f(x0 + dx − 1) along each axis.
                 let gx = if dx == 0 {
                     c[dz][dy][1] - xm[dz][dy]
@@ -870,6 +915,105 @@ mod scatter_tests {
                     want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()),
                     "{} threads differ from the serial loop", threads
                 );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod sample_tests {
+    use super::{sample_fields, trilinear_with_gradient, wrap_small};
+    use crate::scenario::Scenario;
+    use crate::sim::rng::{Purpose, Stream};
+    use crate::sim::tissue::Geometry;
+
+    /// Fields that are linear in the voxel-centre index: P = 0.01 i + 0.02 j + 0.03 k and
+    /// T = 0.5 − 0.004 i + 0.006 j + 0.001 k.
+    fn linear(g: &Geometry) -> (Vec<f32>, Vec<f32>) {
+        let n = g.voxels();
+        let (mut p, mut t) = (vec![0.0f32; n], vec![0.0f32; n]);
+        for k in 0..g.nz {
+            for j in 0..g.ny {
+                for i in 0..g.nx {
+                    let (x, y, z) = (i as f64, j as f64, k as f64);
+                    p[g.idx(i, j, k)] = (0.01 * x + 0.02 * y + 0.03 * z) as f32;
+                    t[g.idx(i, j, k)] = (0.5 - 0.004 * x + 0.006 * y + 0.001 * z) as f32;
+                }
+            }
+        }
+        (p, t)
+    }
+
+    #[test]
+    fn linear_fields_are_interpolated_and_differentiated_exactly() {
+        let g = Geometry::new(&Scenario::default());
+        let (pf, tf) = linear(&g);
+        let h = g.h;
+        let mut r = Stream::new(3, Purpose::Placement, 0, 0);
+        for _ in 0..500 {
+            // Inside, away from the periodic seams (where the fields jump) and the z ends.
+            let p = [
+                (2.0 + r.uniform() * (g.nx as f64 - 5.0)) * h,
+                (2.0 + r.uniform() * (g.ny as f64 - 5.0)) * h,
+                (2.0 + r.uniform() * (g.nz as f64 - 5.0)) * h,
+            ];
+            let (fx, fy, fz) = (p[0] / h - 0.5, p[1] / h - 0.5, p[2] / h - 0.5);
+            let (pv, tv, grad) = sample_fields(&g, &pf, &tf, p);
+            assert!(
+                (pv - (0.01 * fx + 0.02 * fy + 0.03 * fz)).abs() < 1e-5,
+                "P at {p:?}"
+            );
+            assert!((tv - (0.5 - 0.004 * fx + 0.006 * fy + 0.001 * fz)).abs() < 1e-5);
+            // f32 values of up to ≈ 3 differenced over two voxels: relative error ≈ 1e-5.
+            for (a, want) in grad.iter().zip([0.01 / h, 0.02 / h, 0.03 / h]) {
+                assert!((a - want).abs() < 1e-4 * want, "{grad:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn direct_reads_equal_wrapped_reads_bit_for_bit() {
+        // Away from the sides sample_fields reads from one base index; the same sums with each
+        // index wrapped in x, y and clamped in z must give the same bits, everywhere.
+        let g = Geometry::new(&Scenario::default());
+        let n = g.voxels();
+        let mut r = Stream::new(5, Purpose::Placement, 1, 0);
+        let pf: Vec<f32> = (0..n).map(|_| r.uniform() as f32).collect();
+        let tf: Vec<f32> = (0..n).map(|_| r.uniform() as f32 * 2.0).collect();
+        let (nx, ny, nz) = (g.nx as isize, g.ny as isize, g.nz as isize);
+        let (row, plane) = (g.nx, g.plane());
+        for _ in 0..2000 {
+            let p = [
+                r.uniform() * g.lx(),
+                r.uniform() * g.ly(),
+                g.dermis_top() + r.uniform() * (g.lz() - g.dermis_top()),
+            ];
+            let h = g.h;
+            let fx = p[0] / h - 0.5;
+            let fy = p[1] / h - 0.5;
+            let fz = (p[2] / h - 0.5).clamp(0.0, g.nz as f64 - 1.0);
+            let (x0, y0, z0) = (fx.floor(), fy.floor(), fz.floor());
+            let (tx, ty, tz) = (fx - x0, fy - y0, fz - z0);
+            let (x0, y0, z0) = (x0 as isize, y0 as isize, z0 as isize);
+            let ox: [usize; 4] = std::array::from_fn(|k| wrap_small(x0 - 1 + k as isize, nx));
+            let oy: [usize; 4] = std::array::from_fn(|k| wrap_small(y0 - 1 + k as isize, ny) * row);
+            let oz: [usize; 4] =
+                std::array::from_fn(|k| (z0 - 1 + k as isize).clamp(0, nz - 1) as usize * plane);
+            let want = trilinear_with_gradient(
+                |dx, dy, dz| pf[ox[dx] + oy[dy] + oz[dz]] as f64,
+                |dx, dy, dz| tf[ox[dx + 1] + oy[dy + 1] + oz[dz + 1]] as f64,
+                (
+                    [1.0 - tx, tx],
+                    [1.0 - ty, ty],
+                    [1.0 - tz, tz],
+                    1.0 / (2.0 * h),
+                ),
+            );
+            let got = sample_fields(&g, &pf, &tf, p);
+            assert_eq!(got.0.to_bits(), want.0.to_bits(), "P at {p:?}");
+            assert_eq!(got.1.to_bits(), want.1.to_bits(), "T at {p:?}");
+            for a in 0..3 {
+                assert_eq!(got.2[a].to_bits(), want.2[a].to_bits(), "∇P at {p:?}");
             }
         }
     }
