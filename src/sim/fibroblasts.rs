@@ -726,33 +726,51 @@ pub fn prefetch_sample(g: &Geometry, inv_h: f64, pf: &[f32], tf: &[f32], p: [f64
     let _ = (g, inv_h, pf, tf, p);
 }
 
-/// Trilinear interpolation of P and T at `p`, and of the central-difference gradient of P.
-///
-/// The 8 surrounding voxel centres and their central differences touch a 4 × 4 × 4 neighbourhood
-/// (32 distinct values of P, 8 of T); its wrapped x, y and clamped z offsets are computed once.
-#[inline]
-pub fn sample_fields(g: &Geometry, pf: &[f32], tf: &[f32], p: [f64; 3]) -> (f64, f64, [f64; 3]) {
+/// Where [`sample_fields`] samples a position: the lower corner (x0, y0, z0) of the cell of
+/// voxel centres around it (z clamped to the block), and the x, y and z weights and 1/(2h) of
+/// [`trilinear_with_gradient`].
+struct SampleCell {
+    x0: isize,
+    y0: isize,
+    z0: isize,
+    w: ([f64; 2], [f64; 2], [f64; 2], f64),
+}
+
+#[inline(always)]
+fn sample_cell(g: &Geometry, p: [f64; 3]) -> SampleCell {
     let h = g.h;
     let fx = p[0] / h - 0.5;
     let fy = p[1] / h - 0.5;
     let fz = (p[2] / h - 0.5).clamp(0.0, g.nz as f64 - 1.0);
     let (x0, y0, z0) = (fx.floor(), fy.floor(), fz.floor());
     let (tx, ty, tz) = (fx - x0, fy - y0, fz - z0);
-    let nx = g.nx as isize;
-    let ny = g.ny as isize;
-    let nz = g.nz as isize;
-    let (x0, y0, z0) = (x0 as isize, y0 as isize, z0 as isize);
-    let row = g.nx;
-    let plane = g.plane();
-    let wx = [1.0 - tx, tx];
-    let wy = [1.0 - ty, ty];
-    let wz = [1.0 - tz, tz];
-    let w = (wx, wy, wz, 1.0 / (2.0 * h));
-    // P at (x0 − 1 + dx, y0 − 1 + dy, z0 − 1 + dz) for dx, dy, dz in 0..4 (the 16 values on
-    // the neighbourhood's edges are never asked for), T at (x0 + dx, y0 + dy, z0 + dz) for dx,
-    // dy, dz in 0..2. Away from the block's sides (almost every cell) both are read directly
-    // from one base index; otherwise each index is wrapped in x, y and clamped in z.
+    SampleCell {
+        x0: x0 as isize,
+        y0: y0 as isize,
+        z0: z0 as isize,
+        w: (
+            [1.0 - tx, tx],
+            [1.0 - ty, ty],
+            [1.0 - tz, tz],
+            1.0 / (2.0 * h),
+        ),
+    }
+}
+
+/// Trilinear interpolation of P and T at `p`, and of the central-difference gradient of P.
+///
+/// The 8 surrounding voxel centres and their central differences touch a 4 × 4 × 4 neighbourhood
+/// (32 distinct values of P, 8 of T): P at (x0 − 1 + dx, y0 − 1 + dy, z0 − 1 + dz) for dx, dy,
+/// dz in 0..4 (the 16 values on the neighbourhood's edges are never asked for), T at (x0 + dx,
+/// y0 + dy, z0 + dz) for dx, dy, dz in 0..2. Away from the block's sides (almost every cell)
+/// both are read directly from one base index; otherwise through [`sample_wrapped`].
+#[inline]
+pub fn sample_fields(g: &Geometry, pf: &[f32], tf: &[f32], p: [f64; 3]) -> (f64, f64, [f64; 3]) {
+    let c = sample_cell(g, p);
+    let (x0, y0, z0) = (c.x0, c.y0, c.z0);
+    let (nx, ny, nz) = (g.nx as isize, g.ny as isize, g.nz as isize);
     if x0 >= 1 && x0 + 2 < nx && y0 >= 1 && y0 + 2 < ny && z0 >= 1 && z0 + 2 < nz {
+        let (row, plane) = (g.nx, g.plane());
         let base = (x0 - 1) as usize + (y0 - 1) as usize * row + (z0 - 1) as usize * plane;
         let (pf, tf) = (
             &pf[base..base + 3 * plane + 3 * row + 4],
@@ -765,19 +783,27 @@ pub fn sample_fields(g: &Geometry, pf: &[f32], tf: &[f32], p: [f64; 3]) -> (f64,
             |dx, dy, dz| unsafe {
                 *tf.get_unchecked(1 + dx + (1 + dy) * row + (1 + dz) * plane) as f64
             },
-            w,
+            c.w,
         )
     } else {
-        let ox: [usize; 4] = std::array::from_fn(|k| wrap_small(x0 - 1 + k as isize, nx));
-        let oy: [usize; 4] = std::array::from_fn(|k| wrap_small(y0 - 1 + k as isize, ny) * row);
-        let oz: [usize; 4] =
-            std::array::from_fn(|k| (z0 - 1 + k as isize).clamp(0, nz - 1) as usize * plane);
-        trilinear_with_gradient(
-            |dx, dy, dz| pf[ox[dx] + oy[dy] + oz[dz]] as f64,
-            |dx, dy, dz| tf[ox[dx + 1] + oy[dy + 1] + oz[dz + 1]] as f64,
-            w,
-        )
+        sample_wrapped(g, pf, tf, &c)
     }
+}
+
+/// [`sample_fields`] with every index wrapped in x, y and clamped in z (valid for any cell; the
+/// path of cells near the block's sides).
+fn sample_wrapped(g: &Geometry, pf: &[f32], tf: &[f32], c: &SampleCell) -> (f64, f64, [f64; 3]) {
+    let (nx, ny, nz) = (g.nx as isize, g.ny as isize, g.nz as isize);
+    let (row, plane) = (g.nx, g.plane());
+    let ox: [usize; 4] = std::array::from_fn(|k| wrap_small(c.x0 - 1 + k as isize, nx));
+    let oy: [usize; 4] = std::array::from_fn(|k| wrap_small(c.y0 - 1 + k as isize, ny) * row);
+    let oz: [usize; 4] =
+        std::array::from_fn(|k| (c.z0 - 1 + k as isize).clamp(0, nz - 1) as usize * plane);
+    trilinear_with_gradient(
+        |dx, dy, dz| pf[ox[dx] + oy[dy] + oz[dz]] as f64,
+        |dx, dy, dz| tf[ox[dx + 1] + oy[dy + 1] + oz[dz + 1]] as f64,
+        c.w,
+    )
 }
 
 /// The sums of [`sample_fields`] from accessors of its neighbourhood: `p(dx, dy, dz)` is P at
@@ -922,7 +948,7 @@ mod scatter_tests {
 
 #[cfg(test)]
 mod sample_tests {
-    use super::{sample_fields, trilinear_with_gradient, wrap_small};
+    use super::{sample_cell, sample_fields, sample_wrapped};
     use crate::scenario::Scenario;
     use crate::sim::rng::{Purpose, Stream};
     use crate::sim::tissue::Geometry;
@@ -980,35 +1006,13 @@ mod sample_tests {
         let mut r = Stream::new(5, Purpose::Placement, 1, 0);
         let pf: Vec<f32> = (0..n).map(|_| r.uniform() as f32).collect();
         let tf: Vec<f32> = (0..n).map(|_| r.uniform() as f32 * 2.0).collect();
-        let (nx, ny, nz) = (g.nx as isize, g.ny as isize, g.nz as isize);
-        let (row, plane) = (g.nx, g.plane());
         for _ in 0..2000 {
             let p = [
                 r.uniform() * g.lx(),
                 r.uniform() * g.ly(),
                 g.dermis_top() + r.uniform() * (g.lz() - g.dermis_top()),
             ];
-            let h = g.h;
-            let fx = p[0] / h - 0.5;
-            let fy = p[1] / h - 0.5;
-            let fz = (p[2] / h - 0.5).clamp(0.0, g.nz as f64 - 1.0);
-            let (x0, y0, z0) = (fx.floor(), fy.floor(), fz.floor());
-            let (tx, ty, tz) = (fx - x0, fy - y0, fz - z0);
-            let (x0, y0, z0) = (x0 as isize, y0 as isize, z0 as isize);
-            let ox: [usize; 4] = std::array::from_fn(|k| wrap_small(x0 - 1 + k as isize, nx));
-            let oy: [usize; 4] = std::array::from_fn(|k| wrap_small(y0 - 1 + k as isize, ny) * row);
-            let oz: [usize; 4] =
-                std::array::from_fn(|k| (z0 - 1 + k as isize).clamp(0, nz - 1) as usize * plane);
-            let want = trilinear_with_gradient(
-                |dx, dy, dz| pf[ox[dx] + oy[dy] + oz[dz]] as f64,
-                |dx, dy, dz| tf[ox[dx + 1] + oy[dy + 1] + oz[dz + 1]] as f64,
-                (
-                    [1.0 - tx, tx],
-                    [1.0 - ty, ty],
-                    [1.0 - tz, tz],
-                    1.0 / (2.0 * h),
-                ),
-            );
+            let want = sample_wrapped(&g, &pf, &tf, &sample_cell(&g, p));
             let got = sample_fields(&g, &pf, &tf, p);
             assert_eq!(got.0.to_bits(), want.0.to_bits(), "P at {p:?}");
             assert_eq!(got.1.to_bits(), want.1.to_bits(), "T at {p:?}");
