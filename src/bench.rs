@@ -227,24 +227,23 @@ impl Reference {
         // cache (the fields are independent, so the order does not change any value). Field 1
         // takes the agents' deposits plane by plane as its x-y sweeps begin, while the plane
         // is in cache (element by element: the same values as a separate pass).
-        let (first, rest) = self.fields.split_at_mut(1);
-        for f in rest.iter_mut().skip(1).rev() {
-            self.solver.step(f, &mut self.scratch);
+        for (k, f) in self.fields.iter_mut().enumerate().rev() {
+            if k == 1 {
+                self.solver.step_with(
+                    f,
+                    &mut self.scratch,
+                    Some(&mut self.source1),
+                    &|_, plane, src| {
+                        for (v, s) in plane.iter_mut().zip(src.iter_mut()) {
+                            *v += *s;
+                            *s = 0.0;
+                        }
+                    },
+                );
+            } else {
+                self.solver.step(f, &mut self.scratch);
+            }
         }
-        if let Some(f1) = rest.first_mut() {
-            self.solver.step_with(
-                f1,
-                &mut self.scratch,
-                Some(&mut self.source1),
-                &|_, plane, src| {
-                    for (v, s) in plane.iter_mut().zip(src.iter_mut()) {
-                        *v += *s;
-                        *s = 0.0;
-                    }
-                },
-            );
-        }
-        self.solver.step(&mut first[0], &mut self.scratch);
         self.diffusion_s += t0.elapsed().as_secs_f64();
     }
 
@@ -256,10 +255,10 @@ impl Reference {
         let f0 = &self.fields[0];
         let f1 = self.fields.get(1).unwrap_or(&self.fields[0]);
         let tick = self.tick;
-        let ids = &self.id;
         let decay = (-c.dt_h / c.persistence_h).exp();
         let noise = (1.0 - (-2.0 * c.dt_h / c.persistence_h).exp()).sqrt();
         let amount = c.secretion_per_h * c.dt_h;
+        let step = c.speed_um_per_h * c.dt_h;
         let inv_h = 1.0 / g.h;
         self.out
             .par_chunks_mut(AGENT_CHUNK)
@@ -268,16 +267,15 @@ impl Reference {
                     .par_chunks_mut(AGENT_CHUNK)
                     .zip(self.dir.par_chunks_mut(AGENT_CHUNK)),
             )
-            .enumerate()
-            .for_each(|(ci, (outs, (ps, us)))| {
+            .zip(self.id.par_chunks(AGENT_CHUNK))
+            .for_each(|((outs, (ps, us)), ids)| {
                 for j in 0..outs.len() {
                     // The agent PREFETCH_AHEAD places on is still unmoved: ask for its rows.
                     if let Some(&q) = ps.get(j + PREFETCH_AHEAD) {
                         prefetch_sample(g, inv_h, f0, f1, q);
                     }
-                    let id = ids[ci * AGENT_CHUNK + j];
                     let (o, p, u) = (&mut outs[j], &mut ps[j], &mut us[j]);
-                    let mut r = Stream::new(c.seed, Purpose::Agent, id, tick);
+                    let mut r = Stream::new(c.seed, Purpose::Agent, ids[j], tick);
                     let (_, _, grad) = sample_fields(g, f0, f1, *p);
                     let gn = (grad[0] * grad[0] + grad[1] * grad[1] + grad[2] * grad[2]).sqrt();
                     let (b, gh) = if gn > 0.0 {
@@ -299,7 +297,6 @@ impl Reference {
                     } else {
                         xi
                     };
-                    let step = c.speed_um_per_h * c.dt_h;
                     let mut q = [p[0] + step * d[0], p[1] + step * d[1], p[2] + step * d[2]];
                     let mut d = d;
                     if confine(g, &mut q, None) {

@@ -696,12 +696,10 @@ pub fn prefetch_sample(g: &Geometry, inv_h: f64, pf: &[f32], tf: &[f32], p: [f64
         let x0 = (p[0] * inv_h - 0.5) as isize;
         let y0 = (p[1] * inv_h - 0.5) as isize;
         let z0 = (p[2] * inv_h - 0.5) as isize;
-        let (nx, ny, nz) = (g.nx as isize, g.ny as isize, g.nz as isize);
-        if !(x0 >= 1 && x0 + 2 < nx && y0 >= 1 && y0 + 2 < ny && z0 >= 1 && z0 + 2 < nz) {
-            return;
-        }
         let (row, plane) = (g.nx, g.plane());
-        let base = (x0 - 1) as usize + (y0 - 1) as usize * row + (z0 - 1) as usize * plane;
+        let Some(base) = interior_base(g, x0, y0, z0) else {
+            return;
+        };
         if base + 3 * row + 3 * plane + 3 >= pf.len().min(tf.len()) {
             return;
         }
@@ -724,6 +722,16 @@ pub fn prefetch_sample(g: &Geometry, inv_h: f64, pf: &[f32], tf: &[f32], p: [f64
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (g, inv_h, pf, tf, p);
+}
+
+/// The index of the neighbourhood's first voxel (x0 − 1, y0 − 1, z0 − 1) when the whole
+/// 4 × 4 × 4 neighbourhood of the cell with lower corner (x0, y0, z0) lies inside the block, so
+/// that it can be read from that one index without wrapping or clamping; None near the sides.
+#[inline(always)]
+fn interior_base(g: &Geometry, x0: isize, y0: isize, z0: isize) -> Option<usize> {
+    let (nx, ny, nz) = (g.nx as isize, g.ny as isize, g.nz as isize);
+    (x0 >= 1 && x0 + 2 < nx && y0 >= 1 && y0 + 2 < ny && z0 >= 1 && z0 + 2 < nz)
+        .then(|| (x0 - 1) as usize + (y0 - 1) as usize * g.nx + (z0 - 1) as usize * g.plane())
 }
 
 /// Where [`sample_fields`] samples a position: the lower corner (x0, y0, z0) of the cell of
@@ -767,11 +775,8 @@ fn sample_cell(g: &Geometry, p: [f64; 3]) -> SampleCell {
 #[inline]
 pub fn sample_fields(g: &Geometry, pf: &[f32], tf: &[f32], p: [f64; 3]) -> (f64, f64, [f64; 3]) {
     let c = sample_cell(g, p);
-    let (x0, y0, z0) = (c.x0, c.y0, c.z0);
-    let (nx, ny, nz) = (g.nx as isize, g.ny as isize, g.nz as isize);
-    if x0 >= 1 && x0 + 2 < nx && y0 >= 1 && y0 + 2 < ny && z0 >= 1 && z0 + 2 < nz {
+    if let Some(base) = interior_base(g, c.x0, c.y0, c.z0) {
         let (row, plane) = (g.nx, g.plane());
-        let base = (x0 - 1) as usize + (y0 - 1) as usize * row + (z0 - 1) as usize * plane;
         let (pf, tf) = (
             &pf[base..base + 3 * plane + 3 * row + 4],
             &tf[base..base + 3 * plane + 3 * row + 4],
