@@ -155,6 +155,45 @@ fn phase_order_after_one_session() {
     );
 }
 
+/// Myofibroblast-days (∫ count dt over the fine rows) of the treated arm.
+fn myofibroblast_days(r: &RunRecord) -> f64 {
+    let g = treated(&r.global);
+    g.windows(2)
+        .map(|w| w[1].myofibroblasts as f64 * (w[1].day - w[0].day))
+        .sum()
+}
+
+#[test]
+fn myofibroblasts_escape_crowding_only_when_the_factor_is_zero() {
+    // docs/model.md §5, "Myofibroblast clearance": myofibroblasts form where cells crowd at
+    // the bleeding channels; with the specification's rule (factor 1) crowding apoptosis
+    // shortens their life, with the default (0) only their own apoptosis removes them.
+    let mut s = small(30.0);
+    s.tissue.domain_um = [632.0, 632.0];
+    s.output.section_y_um = 316.0;
+    assert_eq!(s.model.fibroblasts.myofibroblast_crowding_factor, 0.0);
+    let r = run_quiet(&s);
+    let own = myofibroblast_days(&r);
+    s.model.fibroblasts.myofibroblast_crowding_factor = 1.0;
+    let crowded = myofibroblast_days(&run_quiet(&s));
+    assert!(crowded > 0.0, "no myofibroblasts formed");
+    assert!(
+        own > 1.5 * crowded,
+        "myofibroblast-days {own} without crowding against {crowded} with it"
+    );
+    // Without crowding they are still cleared: below 10 % of their peak 30 days after the
+    // session.
+    let g = treated(&r.global);
+    let peak = g.iter().map(|r| r.myofibroblasts).max().unwrap();
+    let last = g.last().unwrap();
+    assert!(
+        last.day >= 30.0 && last.myofibroblasts * 10 < peak,
+        "{} myofibroblasts at day {} against a peak of {peak}",
+        last.myofibroblasts,
+        last.day
+    );
+}
+
 #[test]
 fn deeper_needles_deposit_deeper() {
     // docs/model.md §9 (check 3), as far as the model meets it (see docs/model.md, "Depth"):

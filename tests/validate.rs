@@ -5,9 +5,8 @@
 //! The end-to-end test runs `validate --quick --seeds 1` (the 9 protocols on 632 µm blocks,
 //! ≈ 1 minute on 2 cores) and asserts that every claim passes (exit status 0) and that the
 //! report and charts are written: a change of the engine or of a default that loses a claim
-//! fails it. With 5 seeds the reduced suite passes 24 of 25 claims on every seed; claim 2.4
-//! (the day of the largest myofibroblast count) falls just before its band on 3 of 5 seeds
-//! (docs/calibration.md), so the test uses seed 1, on which all 25 pass.
+//! fails it. One seed keeps it short; `fibrosim validate --quick --seeds 5` passes all 25 claims
+//! on every seed (docs/calibration.md).
 
 use fibrosim::observe::record::*;
 use fibrosim::validate::checks::{self, Bands, Item};

@@ -386,8 +386,13 @@ pub struct Fibroblasts {
     pub myofibroblast_min_activation_days: f64,
     /// Fibrin level needed for the myofibroblast transition; default 0.02; 0–1.
     pub myofibroblast_fibrin_min: f64,
-    /// Myofibroblast apoptosis without TGF-β, 1/h; default 0.005; 0–100.
+    /// Myofibroblast apoptosis without TGF-β, 1/h; default 0.01 (calibrated; the model
+    /// specification gives 0.005: docs/calibration.md); 0–100.
     pub myofibroblast_death_per_h: f64,
+    /// Share of the crowding apoptosis r_apo · max(0, ρ − ρ_apo) that applies to
+    /// myofibroblasts; default 0 (they are cleared by their own apoptosis as TGF-β falls); 0–1.
+    /// 1 gives the model specification's rule, under which crowding applies to every state.
+    pub myofibroblast_crowding_factor: f64,
     /// r_div, 1/h; default ln2/24 = 0.02888; 0–10.
     pub division_rate_per_h: f64,
     /// K_div, ng/mL; default 1; 1e-4–1000.
@@ -618,7 +623,8 @@ impl Default for Fibroblasts {
             myofibroblast_tgfb_half_ng_per_ml: 0.5,
             myofibroblast_min_activation_days: 5.0,
             myofibroblast_fibrin_min: 0.02,
-            myofibroblast_death_per_h: 0.005,
+            myofibroblast_death_per_h: 0.01,
+            myofibroblast_crowding_factor: 0.0,
             division_rate_per_h: std::f64::consts::LN_2 / 24.0,
             division_pdgf_half_ng_per_ml: 1.0,
             density_cap: 3.0,

@@ -84,7 +84,7 @@ const SOURCES: &str = "P, T near a bleeding channel 1–10 ng/mL; activated-cell
 const LN2: f64 = std::f64::consts::LN_2;
 
 /// Every varied parameter, in the order of the table.
-pub static PARAMS: [Param; 23] = [
+pub static PARAMS: [Param; 25] = [
     param!(
         signals.pdgf_platelet_ng_per_ml_h,
         "σ_P,plt",
@@ -246,6 +246,24 @@ pub static PARAMS: [Param; 23] = [
         42.0,
         TWOFOLD,
         "≈ 30 tail-cell-days per session; the gain lasts (claim 4.4; calibration step 3)"
+    ),
+    param!(
+        fibroblasts.myofibroblast_death_per_h,
+        "δ_myo",
+        "1/h",
+        0.005,
+        0.02,
+        "0.005 (the specification's value) to × 2 of the calibrated 0.01",
+        "myofibroblasts peak on days 8–15 and fall below 10 % of their peak by day 30 (claims 2.4, 2.5)"
+    ),
+    param!(
+        fibroblasts.myofibroblast_crowding_factor,
+        "f_crowd,myo",
+        "",
+        0.0,
+        1.0,
+        "0 (myofibroblasts cleared by their own apoptosis) to 1 (the specification's rule: crowding apoptosis in every state)",
+        "myofibroblast life and peak day (claim 2.4)"
     ),
     param!(
         immune.macrophage_clearance_per_day,

@@ -332,7 +332,10 @@ impl Fibroblasts {
                 add(Ev::Die, crowd);
             }
             CellState::Myofibroblast => {
-                add(Ev::Die, par.r_myo_death * (1.0 - tgf_frac) + crowd);
+                add(
+                    Ev::Die,
+                    par.r_myo_death * (1.0 - tgf_frac) + par.myo_crowd * crowd,
+                );
             }
         }
         let total: f64 = rates[..nr].iter().map(|r| r.1).sum();
