@@ -27,6 +27,9 @@ pub struct Param {
     pub range: &'static str,
     /// What the value is fitted to (the calibration target).
     pub target: &'static str,
+    /// Whether the default may be one end of the range (a rule share whose default is the
+    /// calibrated rule and whose other end is the specification's); otherwise it lies inside.
+    pub default_at_end: bool,
     /// Reads the value from a model.
     pub get: fn(&Model) -> f64,
     /// Writes the value into a model.
@@ -60,6 +63,19 @@ impl Param {
 macro_rules! param {
     ($table:ident . $field:ident, $symbol:literal, $unit:literal, $low:expr, $high:expr,
      $range:expr, $target:expr $(,)?) => {
+        param!(
+            $table.$field,
+            $symbol,
+            $unit,
+            $low,
+            $high,
+            $range,
+            $target,
+            false
+        )
+    };
+    ($table:ident . $field:ident, $symbol:literal, $unit:literal, $low:expr, $high:expr,
+     $range:expr, $target:expr, $at_end:expr $(,)?) => {
         Param {
             key: concat!("model.", stringify!($table), ".", stringify!($field)),
             symbol: $symbol,
@@ -68,6 +84,7 @@ macro_rules! param {
             high: $high,
             range: $range,
             target: $target,
+            default_at_end: $at_end,
             get: |m| m.$table.$field,
             set: |m, v| m.$table.$field = v,
         }
@@ -263,7 +280,8 @@ pub static PARAMS: [Param; 25] = [
         0.0,
         1.0,
         "0 (myofibroblasts cleared by their own apoptosis) to 1 (the specification's rule: crowding apoptosis in every state)",
-        "myofibroblast life and peak day (claim 2.4)"
+        "myofibroblast life and peak day (claim 2.4)",
+        true
     ),
     param!(
         immune.macrophage_clearance_per_day,
@@ -393,11 +411,8 @@ mod tests {
                 p.key
             );
             let d = p.default_value();
-            // Inside the range; only the rule share f_crowd,myo may sit at an end (its
-            // default 0 is the calibrated rule, 1 the specification's).
-            let at_end_allowed = p.field() == "myofibroblast_crowding_factor";
             assert!(
-                (p.low < d && d < p.high) || (at_end_allowed && p.low <= d && d <= p.high),
+                (p.low < d && d < p.high) || (p.default_at_end && p.low <= d && d <= p.high),
                 "{}: {} ∉ ({}, {})",
                 p.key,
                 d,
