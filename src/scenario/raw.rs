@@ -316,7 +316,7 @@ table! {
         myofibroblast_fibrin_min: 0 ..= 1, "", "fibrin level needed for the myofibroblast transition";
         myofibroblast_death_per_h: 0 ..= 100, "1/h", "myofibroblast apoptosis without TGF-β";
         myofibroblast_crowding_factor: 0 ..= 1, "", "share of the crowding apoptosis that applies to myofibroblasts";
-        division_rate_per_h: 0 ..= 10, "1/h", "r_div (default ln2/24)";
+        division_rate_per_h: 0 ..= 10, "1/h", "r_div (default 0.05, calibrated)";
         division_pdgf_half_ng_per_ml: 1e-4 ..= 1000, "ng/mL", "K_div";
         density_cap: 1 ..= 20, "", "ρ_cap: density above which activated cells stop dividing";
         quiescent_turnover_per_day: 0 ..= 10, "1/day", "r_q: quiescent division/death rate scale";

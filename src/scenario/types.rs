@@ -293,7 +293,8 @@ pub struct Immune {
     pub neutrophil_clearance_per_day: f64,
     /// a_M: macrophage recruitment per unit N, 1/h; default 0.034; 0–10.
     pub macrophage_recruitment_per_h: f64,
-    /// δ_M: macrophage clearance, 1/day; default 0.6; 0.01–50.
+    /// δ_M: macrophage clearance, 1/day; default 0.5 (calibrated; the model specification
+    /// gives 0.6: docs/calibration.md, step 1); 0.01–50.
     pub macrophage_clearance_per_day: f64,
     /// D_M: macrophage diffusivity, µm²/h; default 100; 0–1e6.
     pub macrophage_diffusion_um2_per_h: f64,
@@ -376,7 +377,8 @@ pub struct Fibroblasts {
     pub activation_threshold: f64,
     /// r_act, 1/h; default 0.2; 0–100.
     pub activation_rate_per_h: f64,
-    /// r_deact, 1/h; default 0.02; 0–100.
+    /// r_deact, 1/h; default 0.012 (calibrated; the model specification gives 0.02:
+    /// docs/calibration.md, step 1); 0–100.
     pub deactivation_rate_per_h: f64,
     /// r_myo, 1/h; default 0.01; 0–100.
     pub myofibroblast_rate_per_h: f64,
@@ -393,7 +395,8 @@ pub struct Fibroblasts {
     /// myofibroblasts; default 0 (they are cleared by their own apoptosis as TGF-β falls); 0–1.
     /// 1 gives the model specification's rule, under which crowding applies to every state.
     pub myofibroblast_crowding_factor: f64,
-    /// r_div, 1/h; default ln2/24 = 0.02888; 0–10.
+    /// r_div, 1/h; default 0.05, a doubling time of 13.9 h (calibrated; the model
+    /// specification gives ln2/24 = 0.02888: docs/calibration.md, step 1); 0–10.
     pub division_rate_per_h: f64,
     /// K_div, ng/mL; default 1; 1e-4–1000.
     pub division_pdgf_half_ng_per_ml: f64,
@@ -428,7 +431,8 @@ pub struct Fibroblasts {
     pub synthesis_pg_per_cell_day: f64,
     /// Myofibroblast synthesis ÷ s_act; default 2; 0–20.
     pub myofibroblast_synthesis_factor: f64,
-    /// τ_syn: decay of synthesis after deactivation, days; default 21; 0.1–1000.
+    /// τ_syn: decay of synthesis after deactivation, days; default 22 (calibrated; the model
+    /// specification gives 21: docs/calibration.md, step 3); 0.1–1000.
     pub synthesis_tail_days: f64,
     /// Type III share of new collagen at activation; default 0.7; 0–1.
     pub col3_share_initial: f64,
@@ -563,7 +567,7 @@ impl Default for Immune {
             neutrophil_recruitment_per_h: 0.073,
             neutrophil_clearance_per_day: 1.0,
             macrophage_recruitment_per_h: 0.034,
-            macrophage_clearance_per_day: 0.6,
+            macrophage_clearance_per_day: 0.5,
             macrophage_diffusion_um2_per_h: 100.0,
             damage_half_life_h: 48.0,
             platelet_tau_h: 12.0,
@@ -618,14 +622,14 @@ impl Default for Fibroblasts {
             signal_tgfb_half_ng_per_ml: 0.5,
             activation_threshold: 0.05,
             activation_rate_per_h: 0.2,
-            deactivation_rate_per_h: 0.02,
+            deactivation_rate_per_h: 0.012,
             myofibroblast_rate_per_h: 0.01,
             myofibroblast_tgfb_half_ng_per_ml: 0.5,
             myofibroblast_min_activation_days: 5.0,
             myofibroblast_fibrin_min: 0.02,
             myofibroblast_death_per_h: 0.01,
             myofibroblast_crowding_factor: 0.0,
-            division_rate_per_h: std::f64::consts::LN_2 / 24.0,
+            division_rate_per_h: 0.05,
             division_pdgf_half_ng_per_ml: 1.0,
             density_cap: 3.0,
             quiescent_turnover_per_day: 0.05,
@@ -642,7 +646,7 @@ impl Default for Fibroblasts {
             speed_min_factor: 0.2,
             synthesis_pg_per_cell_day: 140.0,
             myofibroblast_synthesis_factor: 2.0,
-            synthesis_tail_days: 21.0,
+            synthesis_tail_days: 22.0,
             col3_share_initial: 0.7,
             col3_share_final: 0.1,
             col3_switch_days: 14.0,

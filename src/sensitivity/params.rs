@@ -205,8 +205,8 @@ pub static PARAMS: [Param; 25] = [
         fibroblasts.deactivation_rate_per_h,
         "r_deact",
         "1/h",
-        0.01,
-        0.04,
+        0.006,
+        0.024,
         TWOFOLD,
         "activated-cell-days (step 1); return to quiescence (claim 1.3)"
     ),
@@ -216,7 +216,7 @@ pub static PARAMS: [Param; 25] = [
         "1/h",
         LN2 / 48.0,
         LN2 / 12.0,
-        "doubling time 12–48 h (default 24 h)",
+        "doubling time 12–48 h (default 13.9 h)",
         STEP1
     ),
     param!(
@@ -259,8 +259,8 @@ pub static PARAMS: [Param; 25] = [
         fibroblasts.synthesis_tail_days,
         "τ_syn",
         "days",
-        10.5,
-        42.0,
+        11.0,
+        44.0,
         TWOFOLD,
         "≈ 30 tail-cell-days per session; the gain lasts (claim 4.4; calibration step 3)"
     ),
@@ -287,8 +287,8 @@ pub static PARAMS: [Param; 25] = [
         immune.macrophage_clearance_per_day,
         "δ_M",
         "1/day",
-        0.3,
-        1.2,
+        0.25,
+        1.0,
         TWOFOLD,
         STEP1
     ),
