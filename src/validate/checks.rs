@@ -35,8 +35,9 @@ pub const SRC_KALLURI: Source = "Kalluri H et al. 2011, AAPS J";
 pub const SRC_AUST: Source = "Aust MC et al. 2008, Plast Reconstr Surg";
 /// Collagen after multiple microneedling sessions.
 pub const SRC_EL_DOMYATI: Source = "El-Domyati M et al. 2015, Int J Dermatol";
-/// +53 % papillary collagen 8 weeks after 5 monthly 1.5 mm sessions (Lotfi 2013).
-pub const SRC_LOTFI: Source = "Lotfi 2013";
+/// +53.2 % papillary collagen and +50 % epidermal thickness 8 weeks after 5 monthly 1.5 mm
+/// roller sessions (acne scars, 30 patients).
+pub const SRC_LOTFI: Source = "Lotfi R et al. 2013, J Egypt Womens Dermatol Soc";
 /// Collagen I up, collagen III down 10 weeks after; 4 sessions beat 1.
 pub const SRC_ZEITTER: Source = "Zeitter S et al. 2014, Burns";
 
@@ -874,7 +875,8 @@ pub fn magnitude(course: &[RunRecord], b: &Bands) -> Vec<Item> {
             ),
             unit: "%",
             criterion: Criterion::Within { lo: elo, hi: ehi },
-            point: None,
+            // Lotfi 2013 measured +50 % at 8 weeks, the protocol's own time point.
+            point: ((b.epidermis_day - 56.0).abs() < 0.5).then_some(50.0),
             source: format!("{SRC_AUST}; {SRC_LOTFI}"),
             ordinal: false,
         }
