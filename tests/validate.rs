@@ -12,6 +12,8 @@ use fibrosim::observe::record::*;
 use fibrosim::validate::checks::{self, Bands, Item};
 use std::collections::BTreeMap;
 
+mod common;
+
 /// The time course of a synthetic treated arm, relative to its control.
 #[derive(Clone)]
 struct Shape {
@@ -665,19 +667,25 @@ fn calibration_targets_hold_at_the_defaults() {
         text.contains(full),
         "the protocol's block is no longer {full}"
     );
-    let dir = std::env::temp_dir().join(format!("fibrosim-calib-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("pen-1.0mm-x1-quick.toml");
-    std::fs::write(&file, text.replace(full, "domain_um = [632.0, 632.0]")).unwrap();
+    let dir = common::tmp("validate", "calibration");
+    std::fs::write(
+        dir.join("protocol.toml"),
+        text.replace(full, "domain_um = [632.0, 632.0]"),
+    )
+    .unwrap();
+    let o = common::fibrosim(
+        &[
+            "run",
+            "protocol.toml",
+            "--quiet",
+            "--no-charts",
+            "--out",
+            "run",
+        ],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
     let out = dir.join("run");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_fibrosim"))
-        .args(["run", "--quiet", "--no-charts", "--out"])
-        .arg(&out)
-        .arg(&file)
-        .status()
-        .expect("the binary runs");
-    assert_eq!(status.code(), Some(0));
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     let metric = |k: &str| summary["metrics"][k].as_f64().unwrap_or(f64::NAN);
