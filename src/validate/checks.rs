@@ -38,6 +38,14 @@ pub const SRC_EL_DOMYATI: Source = "El-Domyati M et al. 2015, Int J Dermatol";
 /// +53.2 % papillary collagen and +50 % epidermal thickness 8 weeks after 5 monthly 1.5 mm
 /// roller sessions (acne scars, 30 patients).
 pub const SRC_LOTFI: Source = "Lotfi R et al. 2013, J Egypt Womens Dermatol Soc";
+/// Lotfi 2013's time point, days after the last of the five sessions (8 weeks): claims read
+/// there show its published values.
+const LOTFI_DAY: f64 = 56.0;
+
+/// Whether `day` (after the last session) is Lotfi 2013's time point.
+fn at_lotfi_day(day: f64) -> bool {
+    (day - LOTFI_DAY).abs() < 0.5
+}
 /// Collagen I up, collagen III down 10 weeks after; 4 sessions beat 1.
 pub const SRC_ZEITTER: Source = "Zeitter S et al. 2014, Burns";
 
@@ -805,7 +813,7 @@ pub fn magnitude(course: &[RunRecord], b: &Bands) -> Vec<Item> {
                 col_total,
             )
         });
-        let lotfi = (d - 56.0).abs() < 0.5;
+        let lotfi = at_lotfi_day(d);
         items.push(
             Claim {
                 id: ids[k],
@@ -875,8 +883,8 @@ pub fn magnitude(course: &[RunRecord], b: &Bands) -> Vec<Item> {
             ),
             unit: "%",
             criterion: Criterion::Within { lo: elo, hi: ehi },
-            // Lotfi 2013 measured +50 % at 8 weeks, the protocol's own time point.
-            point: ((b.epidermis_day - 56.0).abs() < 0.5).then_some(50.0),
+            // Lotfi 2013 measured +50 % epidermal thickness.
+            point: at_lotfi_day(b.epidermis_day).then_some(50.0),
             source: format!("{SRC_AUST}; {SRC_LOTFI}"),
             ordinal: false,
         }
