@@ -98,6 +98,8 @@ pub struct Simulation {
     pub cells: Fibroblasts,
     /// Epidermal thickness per column, µm.
     pub epidermis: Vec<f64>,
+    /// Per column: papillary neo collagen (scratch of the epidermis update).
+    neo_column: Vec<f64>,
     /// Every channel made so far.
     pub channels: Vec<Channel>,
     /// Realised density of each session so far, per cm².
@@ -197,6 +199,7 @@ impl Simulation {
         let ncol = geom.plane();
         let mut sim = Simulation {
             epidermis: vec![geom.epidermis_nominal_um; ncol],
+            neo_column: vec![0.0; ncol],
             geom,
             par,
             scenario: scenario.clone(),
@@ -780,12 +783,17 @@ impl Simulation {
         let target0 = g.epidermis_nominal_um;
         let gain = self.par.g_e;
         let m = &self.matrix;
-        for (col, e) in self.epidermis.iter_mut().enumerate() {
-            let mut neo = 0.0;
-            for z in g.z_pap..g.z_ret {
-                let i = z * plane + col;
-                neo += m.n1[i] + m.n3[i];
+        // Column sums of the papillary neo collagen, plane by plane (contiguous reads; each
+        // column still adds its planes from the top down).
+        let neo = &mut self.neo_column;
+        neo.fill(0.0);
+        for z in g.z_pap..g.z_ret {
+            let r = z * plane..(z + 1) * plane;
+            for ((s, a), b) in neo.iter_mut().zip(&m.n1[r.clone()]).zip(&m.n3[r]) {
+                *s += a + b;
             }
+        }
+        for (e, &neo) in self.epidermis.iter_mut().zip(neo.iter()) {
             let ghat = if layers > 0.0 && base > 0.0 {
                 (neo / (base * layers)).clamp(0.0, 1.0)
             } else {
