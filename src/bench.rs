@@ -269,14 +269,25 @@ impl Reference {
             )
             .zip(self.id.par_chunks(AGENT_CHUNK))
             .for_each(|((outs, (ps, us)), ids)| {
-                for j in 0..outs.len() {
-                    // The agent PREFETCH_AHEAD places on is still unmoved: ask for its rows.
+                // In stages over the chunk, each a short loop of independent iterations, so that
+                // the processor overlaps many agents' long chains of square roots and divisions
+                // (one loop over the agents keeps only one or two in flight); every agent's
+                // arithmetic is the same as in one loop.
+                let n = outs.len();
+                let mut grad = [[0.0f64; 3]; AGENT_CHUNK];
+                let mut xi = [[0.0f64; 3]; AGENT_CHUNK];
+                for j in 0..n {
+                    // The agent PREFETCH_AHEAD places on: ask for its rows.
                     if let Some(&q) = ps.get(j + PREFETCH_AHEAD) {
                         prefetch_sample(g, inv_h, f0, f1, q);
                     }
-                    let (o, p, u) = (&mut outs[j], &mut ps[j], &mut us[j]);
-                    let mut r = Stream::new(c.seed, Purpose::Agent, ids[j], tick);
-                    let (_, _, grad) = sample_fields(g, f0, f1, *p);
+                    grad[j] = sample_fields(g, f0, f1, ps[j]).2;
+                }
+                for j in 0..n {
+                    xi[j] = Stream::new(c.seed, Purpose::Agent, ids[j], tick).unit_vector();
+                }
+                for j in 0..n {
+                    let (grad, xi, u) = (grad[j], xi[j], &mut us[j]);
                     let gn = (grad[0] * grad[0] + grad[1] * grad[1] + grad[2] * grad[2]).sqrt();
                     let (b, gh) = if gn > 0.0 {
                         (
@@ -286,21 +297,22 @@ impl Reference {
                     } else {
                         (0.0, [0.0; 3])
                     };
-                    let xi = r.unit_vector();
                     let mut d = [0.0; 3];
                     for k in 0..3 {
                         d[k] = b * gh[k] + decay * (u[k] - b * gh[k]) + noise * xi[k];
                     }
                     let dn = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
-                    let d = if dn > 0.0 {
+                    *u = if dn > 0.0 {
                         [d[0] / dn, d[1] / dn, d[2] / dn]
                     } else {
                         xi
                     };
-                    let mut q = [p[0] + step * d[0], p[1] + step * d[1], p[2] + step * d[2]];
-                    let mut d = d;
+                }
+                for j in 0..n {
+                    let (o, p, u) = (&mut outs[j], &mut ps[j], &mut us[j]);
+                    let mut q = [p[0] + step * u[0], p[1] + step * u[1], p[2] + step * u[2]];
                     if confine(g, &mut q, None) {
-                        d[2] = -d[2];
+                        u[2] = -u[2];
                     }
                     let dep: Deposit = cic_weights(g, q);
                     *o = AgentOut {
@@ -308,7 +320,6 @@ impl Reference {
                         amount: dep.w.map(|w| (w * amount) as f32),
                     };
                     *p = q;
-                    *u = d;
                 }
             });
     }
