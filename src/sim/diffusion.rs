@@ -248,6 +248,7 @@ unsafe fn solve_rows<const WIDE: bool>(
 macro_rules! row_kernel {
     ($name:ident, $base:ident, $avx2:ident, ($($arg:ident: $ty:ty),*), $body:block) => {
         #[inline(always)]
+        #[allow(clippy::too_many_arguments)]
         fn $name<const WIDE: bool>($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             if WIDE {
@@ -257,10 +258,12 @@ macro_rules! row_kernel {
             $base($($arg),*)
         }
         #[inline(never)]
+        #[allow(clippy::too_many_arguments)]
         fn $base($($arg: $ty),*) $body
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2")]
         #[inline(never)]
+        #[allow(clippy::too_many_arguments)]
         fn $avx2($($arg: $ty),*) $body
     };
 }

@@ -13,7 +13,7 @@
 //! from t_n (B scaled by its exact decay since the last slow update, M and the activated density
 //! A), and a settled step of `numerics.settle_step_h` once the tissue has settled.
 
-use crate::sim::diffusion::{DeltaJob, LodScratch, LodSolver};
+use crate::sim::diffusion::{DeltaJob, LodScratch, LodSolver, has_avx2, row_kernel};
 use crate::sim::params::Params;
 use crate::sim::tissue::Geometry;
 use rayon::prelude::*;
@@ -362,6 +362,7 @@ impl Fields {
         let solved = jobs.len() as u64;
         let dtf = span as f32;
         let (plt, m): (&[f32], &[f32]) = (plt, m);
+        let wide = has_avx2();
         LodSolver::step_delta_fused(&mut jobs, c_job.map(|_| &mut *c_int), &|z, outs, ci, us| {
             if let Some(jc) = c_job {
                 // ∫C dt over the step, from C at t_n.
@@ -370,10 +371,17 @@ impl Fields {
                     *a += v * dtf;
                 }
             }
-            for ((out, u), cf) in outs.iter_mut().zip(us).zip(&coefs) {
-                stencil_plane(g, z, u, out, cf.r, cf.kdt);
+            if wide {
+                for ((out, u), cf) in outs.iter_mut().zip(us).zip(&coefs) {
+                    stencil_plane::<true>(g, z, u, out, cf.r, cf.kdt);
+                }
+                add_sources::<true>(g, z, outs, &coefs, plt, m, slow, act);
+            } else {
+                for ((out, u), cf) in outs.iter_mut().zip(us).zip(&coefs) {
+                    stencil_plane::<false>(g, z, u, out, cf.r, cf.kdt);
+                }
+                add_sources::<false>(g, z, outs, &coefs, plt, m, slow, act);
             }
-            add_sources(g, z, outs, &coefs, plt, m, slow, act);
         });
         if sources {
             self.fast_live = [true; 3];
@@ -421,8 +429,8 @@ fn delta_rhs(g: &Geometry, u: &[f32], delta: &mut [f32], r: f64, kdt: f64, s: &S
         .for_each(|(z, out)| delta_rhs_plane(g, z, u, out, r, kdt, s));
 }
 
-/// Plane z of δ = r (Σ neighbours − 6u) − kΔt u + sources for one field (the fused step's
-/// right-hand side with a single field; for tests).
+// Plane z of δ = r (Σ neighbours − 6u) − kΔt u + sources for one field (the fused step's
+// right-hand side with a single field; for tests).
 #[cfg(test)]
 fn delta_rhs_plane(
     g: &Geometry,
@@ -434,9 +442,9 @@ fn delta_rhs_plane(
     s: &Sources,
 ) {
     let (r, kdt) = (r as f32, kdt as f32);
-    stencil_plane(g, z, u, out, r, kdt);
+    stencil_plane::<false>(g, z, u, out, r, kdt);
     let (sb, sm, sa) = s.coef;
-    add_sources(
+    add_sources::<false>(
         g,
         z,
         &mut [out],
@@ -448,9 +456,11 @@ fn delta_rhs_plane(
     );
 }
 
-/// Plane z of δ = r (Σ neighbours − 6u) − kΔt u: r = DΔt/h², x and y periodic, a missing z
-/// neighbour replaced by the cell itself (the LOD solver's ends).
-fn stencil_plane(g: &Geometry, z: usize, u: &[f32], out: &mut [f32], r: f32, kdt: f32) {
+// Plane z of δ = r (Σ neighbours − 6u) − kΔt u: r = DΔt/h², x and y periodic, a missing z
+// neighbour replaced by the cell itself (the LOD solver's ends).
+// `WIDE` selects the AVX2 build (row_kernel): the same operations on wider registers.
+row_kernel!(stencil_plane, stencil_plane_base, stencil_plane_avx2,
+    (g: &Geometry, z: usize, u: &[f32], out: &mut [f32], r: f32, kdt: f32), {
     let (nx, ny, nz) = (g.nx, g.ny, g.nz);
     let plane = nx * ny;
     let off = z * plane;
@@ -492,7 +502,7 @@ fn stencil_plane(g: &Geometry, z: usize, u: &[f32], out: &mut [f32], r: f32, kdt
             *ov = r * (nb - 6.0 * cv) - kdt * cv;
         }
     }
-}
+});
 
 /// Per-field coefficients of a delta step: r = DΔt/h², kΔt, and the source coefficients (× Δt)
 /// of B, M and A.
@@ -505,22 +515,13 @@ struct Coef {
     sa: f32,
 }
 
-/// Adds the sources of plane z to each field's δ plane: with `slow`, sb B + sm M (B and M at the
-/// last slow update), then sa A (A the activated density at t_n, when any cell is activated),
-/// each × Δt through each field's coefficients. The sources are read
-/// once for all the fields; each field's δ takes the same additions in the same order as it
-/// would alone.
-#[allow(clippy::too_many_arguments)]
-fn add_sources(
-    g: &Geometry,
-    z: usize,
-    outs: &mut [&mut [f32]],
-    coefs: &[Coef],
-    plt: &[f32],
-    m: &[f32],
-    slow: bool,
-    act: Option<&[f32]>,
-) {
+// Adds the sources of plane z to each field's δ plane: with `slow`, sb B + sm M (B and M at the
+// last slow update), then sa A (A the activated density at t_n, when any cell is activated),
+// each × Δt through each field's coefficients. The sources are read
+// once for all the fields; each field's δ takes the same additions in the same order as it
+// would alone. `WIDE` selects the AVX2 build, as above.
+row_kernel!(add_sources, add_sources_base, add_sources_avx2,
+    (g: &Geometry, z: usize, outs: &mut [&mut [f32]], coefs: &[Coef], plt: &[f32], m: &[f32], slow: bool, act: Option<&[f32]>), {
     let plane = g.plane();
     let off = z * plane;
     if slow {
@@ -567,7 +568,7 @@ fn add_sources(
             }
         }
     }
-}
+});
 
 #[cfg(test)]
 mod tests {
@@ -726,6 +727,58 @@ mod tests {
         );
         for u in [&fine, &coarse] {
             assert!((mass(u) - 1.0).abs() < 1e-4, "delta mass {}", mass(u));
+        }
+    }
+
+    #[test]
+    fn avx2_and_baseline_right_hand_sides_are_bit_identical() {
+        if !has_avx2() {
+            return;
+        }
+        let mut s = crate::scenario::Scenario::default();
+        s.tissue.domain_um = [420.0, 380.0];
+        let g = Geometry::new(&s);
+        let n = g.voxels();
+        // Values spread over many binades, so that any change of operation or order shows.
+        let val = |i: usize, k: u64| {
+            let v = crate::sim::rng::mix64(i as u64 ^ (k << 40));
+            ((v >> 40) as f32 / (1u64 << 24) as f32) * 10f32.powi((v % 9) as i32 - 4)
+        };
+        let u: Vec<f32> = (0..n).map(|i| val(i, 1)).collect();
+        let (plt, m, act): (Vec<f32>, Vec<f32>, Vec<f32>) = (
+            (0..n).map(|i| val(i, 2)).collect(),
+            (0..n).map(|i| val(i, 3)).collect(),
+            (0..n).map(|i| val(i, 4)).collect(),
+        );
+        let coefs = [0.3f32, 0.7, 1.3].map(|c| Coef {
+            r: 0.81 * c,
+            kdt: 0.125 * c,
+            sb: 1500.0 * c,
+            sm: 200.0 * c,
+            sa: 0.004 * c,
+        });
+        let plane = g.plane();
+        for z in 0..g.nz {
+            let mut a = vec![vec![0.0f32; plane]; 3];
+            let mut b = vec![vec![0.0f32; plane]; 3];
+            for (k, cf) in coefs.iter().enumerate() {
+                stencil_plane::<false>(&g, z, &u, &mut a[k], cf.r, cf.kdt);
+                stencil_plane::<true>(&g, z, &u, &mut b[k], cf.r, cf.kdt);
+            }
+            for (slow, act) in [
+                (true, Some(&act[..])),
+                (true, None),
+                (false, Some(&act[..])),
+            ] {
+                let (mut a2, mut b2) = (a.clone(), b.clone());
+                let mut oa: Vec<&mut [f32]> = a2.iter_mut().map(|v| &mut v[..]).collect();
+                let mut ob: Vec<&mut [f32]> = b2.iter_mut().map(|v| &mut v[..]).collect();
+                add_sources::<false>(&g, z, &mut oa, &coefs, &plt, &m, slow, act);
+                add_sources::<true>(&g, z, &mut ob, &coefs, &plt, &m, slow, act);
+                for (x, y) in a2.iter().flatten().zip(b2.iter().flatten()) {
+                    assert_eq!(x.to_bits(), y.to_bits(), "plane {z}");
+                }
+            }
         }
     }
 }
