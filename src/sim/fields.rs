@@ -429,8 +429,8 @@ fn delta_rhs(g: &Geometry, u: &[f32], delta: &mut [f32], r: f64, kdt: f64, s: &S
         .for_each(|(z, out)| delta_rhs_plane(g, z, u, out, r, kdt, s));
 }
 
-// Plane z of δ = r (Σ neighbours − 6u) − kΔt u + sources for one field (the fused step's
-// right-hand side with a single field; for tests).
+/// Plane z of δ = r (Σ neighbours − 6u) − kΔt u + sources for one field (the fused step's
+/// right-hand side with a single field; for tests).
 #[cfg(test)]
 fn delta_rhs_plane(
     g: &Geometry,
