@@ -152,6 +152,8 @@ struct Manifest<'a> {
     seed: u64,
     version: &'static str,
     threads: usize,
+    /// The processor the run was timed on (`bench::machine`), when known.
+    machine: Option<String>,
     wall_seconds: f64,
     work_treated: &'a WorkStats,
     /// Absent when the scenario runs no control arm.
@@ -329,6 +331,7 @@ fn execute_run(
         seed: scenario.seed,
         version: env!("CARGO_PKG_VERSION"),
         threads,
+        machine: crate::bench::machine(),
         wall_seconds: started.elapsed().as_secs_f64(),
         work_treated: &output.work_treated,
         work_control: scenario.output.control.then_some(&output.work_control),

@@ -393,6 +393,8 @@ pub struct BenchReport {
     pub peak_memory_bytes: Option<u64>,
     /// rayon worker threads.
     pub threads: usize,
+    /// The processor the figures were measured on ([`machine`]), when known.
+    pub machine: Option<String>,
 }
 
 /// Peak resident set size of this process (VmHWM of /proc/self/status), bytes.
@@ -401,6 +403,44 @@ pub fn peak_memory_bytes() -> Option<u64> {
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// The processor as `/proc/cpuinfo` and sysfs describe it: model name, family and model
+/// numbers, logical CPUs and L3 size (figures of a memory-bound engine depend on all of them), or
+/// None where they cannot be read.
+pub fn machine() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    machine_from(
+        &info,
+        std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cache/index3/size").ok(),
+    )
+}
+
+/// [`machine`] from the text of `/proc/cpuinfo` and of the L3 `size` file.
+fn machine_from(cpuinfo: &str, l3: Option<String>) -> Option<String> {
+    let field = |key: &str| {
+        cpuinfo.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == key).then(|| v.trim().to_string())
+        })
+    };
+    let name = field("model name")?;
+    let cpus = cpuinfo
+        .lines()
+        .filter(|l| {
+            l.split_once(':')
+                .is_some_and(|(k, _)| k.trim() == "processor")
+        })
+        .count();
+    let mut out = name;
+    if let (Some(f), Some(m)) = (field("cpu family"), field("model")) {
+        out += &format!(" (family {f}, model {m})");
+    }
+    out += &format!(", {cpus} logical CPUs");
+    if let Some(l3) = l3.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
+        out += &format!(", L3 {l3}");
+    }
+    Some(out)
 }
 
 /// Runs the reference workload.
@@ -434,6 +474,7 @@ pub fn run_reference(cfg: Config) -> BenchReport {
         ],
         peak_memory_bytes: peak_memory_bytes(),
         threads: rayon::current_num_threads(),
+        machine: machine(),
     }
 }
 
@@ -485,6 +526,7 @@ pub fn run_scenario(s: &Scenario, label: &str) -> BenchReport {
             .collect(),
         peak_memory_bytes: peak_memory_bytes(),
         threads: rayon::current_num_threads(),
+        machine: machine(),
     }
 }
 
@@ -529,12 +571,33 @@ pub fn table(r: &BenchReport) -> String {
             .unwrap_or_else(|| "unknown".into()),
     );
     row(&mut o, "threads", r.threads.to_string());
+    row(
+        &mut o,
+        "machine",
+        r.machine.clone().unwrap_or_else(|| "unknown".into()),
+    );
     o
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn machine_names_model_family_cpus_and_l3() {
+        let info = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\n\
+                    model name\t: AMD EPYC 7B13\n\nprocessor\t: 1\ncpu family\t: 25\nmodel\t\t: 1\n\
+                    model name\t: AMD EPYC 7B13\n";
+        assert_eq!(
+            machine_from(info, Some("32768K\n".into())).as_deref(),
+            Some("AMD EPYC 7B13 (family 25, model 1), 2 logical CPUs, L3 32768K")
+        );
+        assert_eq!(
+            machine_from("processor : 0\nmodel name : X\n", None).as_deref(),
+            Some("X, 1 logical CPUs")
+        );
+        assert_eq!(machine_from("processor : 0\n", None), None);
+    }
 
     fn small() -> Config {
         Config {

@@ -160,6 +160,8 @@ fn run_writes_every_file_and_a_manifest() {
     assert_eq!(m["seed"], 1);
     assert!(m["threads"].as_u64().unwrap() >= 1);
     assert!(m["wall_seconds"].as_f64().unwrap() > 0.0);
+    let named = fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| c.contains("model name"));
+    assert_eq!(m["machine"].is_string(), named, "machine: {}", m["machine"]);
     assert!(m["work_treated"]["active_steps"].as_u64().unwrap() > 0);
     assert!(m["work_control"].is_object());
     assert!(
