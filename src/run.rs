@@ -9,7 +9,7 @@ use crate::observe::record::*;
 use crate::observe::sample;
 use crate::scenario::Scenario;
 use crate::sim::checkpoint::{self, Reader, Writer};
-use crate::sim::{Arm, Simulation, WorkStats};
+use crate::sim::{Arm, SAMPLE_PHASE, Simulation, WorkStats};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -113,6 +113,14 @@ impl ArmRun {
     }
 
     fn sample(&mut self) -> Result<(), Box<NumericalError>> {
+        let t0 = std::time::Instant::now();
+        let r = self.sample_now();
+        self.sim.work.phase_seconds[SAMPLE_PHASE] += t0.elapsed().as_secs_f64();
+        r
+    }
+
+    /// [`ArmRun::sample`] without the timing.
+    fn sample_now(&mut self) -> Result<(), Box<NumericalError>> {
         let sim = &mut self.sim;
         sim.sync();
         let sums = sample::plane_sums(sim);

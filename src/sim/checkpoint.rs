@@ -28,7 +28,7 @@ use crate::scenario::Scenario;
 /// First bytes of every checkpoint file.
 pub const MAGIC: &[u8; 13] = b"FIBROSIM-CKPT";
 /// Version of the layout; bumped whenever anything written changes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// FNV-1a 64 of `bytes`.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -311,7 +311,7 @@ pub fn read_work_stats(r: &mut Reader) -> Result<WorkStats, String> {
         settled_steps: r.u64()?,
         agent_steps: r.u64()?,
         voxel_field_updates: r.u64()?,
-        phase_seconds: [0.0; 6],
+        phase_seconds: [0.0; 7],
     };
     for t in &mut s.phase_seconds {
         *t = r.f64()?;

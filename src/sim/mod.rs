@@ -61,6 +61,10 @@ impl Arm {
     }
 }
 
+/// Index in [`WorkStats::phase_seconds`] of the time spent sampling outputs (timed by the
+/// runner, outside [`Simulation::step`]).
+pub const SAMPLE_PHASE: usize = 6;
+
 /// Counters of the work done.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct WorkStats {
@@ -74,9 +78,10 @@ pub struct WorkStats {
     pub agent_steps: u64,
     /// Voxel-field updates by the diffusion solver (voxels × fields solved × steps).
     pub voxel_field_updates: u64,
-    /// Wall seconds per phase: sessions, density, fields, agents, apply + matrix, epidermis
-    /// (reported in manifests and benchmarks only, never in compared outputs).
-    pub phase_seconds: [f64; 6],
+    /// Wall seconds per phase: sessions, density, fields, agents, apply + matrix, epidermis,
+    /// and the output samples with the matrix update due at their time ([`SAMPLE_PHASE`];
+    /// reported in manifests and benchmarks only, never in compared outputs).
+    pub phase_seconds: [f64; 7],
 }
 
 /// One simulated tissue block.
