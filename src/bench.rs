@@ -22,7 +22,6 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use crate::scenario::{self, Scenario};
-use crate::sim::SAMPLE_PHASE;
 use crate::sim::diffusion::{LodScratch, LodSolver};
 use crate::sim::fibroblasts::{
     Deposit, apply_order, cic_weights, confine, index_span, prefetch_sample, sample_fields,
@@ -30,6 +29,7 @@ use crate::sim::fibroblasts::{
 };
 use crate::sim::rng::{Purpose, Stream};
 use crate::sim::tissue::Geometry;
+use crate::sim::{PHASE_NAMES, SAMPLE_PHASE};
 
 /// The reference workload's parameters.
 #[derive(Debug, Clone, Serialize)]
@@ -493,15 +493,6 @@ pub fn run_scenario(s: &Scenario, label: &str) -> BenchReport {
     let out = crate::run::run(s, &|_, _| {}, &stop);
     let wall = t0.elapsed().as_secs_f64();
     let w = &out.work_treated;
-    let phase_names = [
-        "sessions",
-        "density",
-        "fields",
-        "agents",
-        "apply+matrix",
-        "epidermis",
-        "samples",
-    ];
     // The stepping phases; the samples (output, not simulation) are reported but not counted.
     let active_s: f64 = w.phase_seconds[..SAMPLE_PHASE].iter().sum();
     let dt = s.numerics.dt_h;
@@ -522,7 +513,7 @@ pub fn run_scenario(s: &Scenario, label: &str) -> BenchReport {
         },
         voxel_field_updates_per_second: w.voxel_field_updates as f64 / active_s.max(1e-12),
         agent_steps_per_second: w.agent_steps as f64 / active_s.max(1e-12),
-        phase_seconds: phase_names
+        phase_seconds: PHASE_NAMES
             .iter()
             .zip(w.phase_seconds)
             .map(|(n, v)| (n.to_string(), v))

@@ -311,7 +311,7 @@ pub fn read_work_stats(r: &mut Reader) -> Result<WorkStats, String> {
         settled_steps: r.u64()?,
         agent_steps: r.u64()?,
         voxel_field_updates: r.u64()?,
-        phase_seconds: [0.0; 7],
+        phase_seconds: [0.0; crate::sim::PHASE_NAMES.len()],
     };
     for t in &mut s.phase_seconds {
         *t = r.f64()?;

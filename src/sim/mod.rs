@@ -61,6 +61,17 @@ impl Arm {
     }
 }
 
+/// Names of the timed phases of [`WorkStats::phase_seconds`], in its order.
+pub const PHASE_NAMES: [&str; 7] = [
+    "sessions",
+    "density",
+    "fields",
+    "agents",
+    "apply+matrix",
+    "epidermis",
+    "samples",
+];
+
 /// Index in [`WorkStats::phase_seconds`] of the time spent sampling outputs (timed by the
 /// runner, outside [`Simulation::step`]).
 pub const SAMPLE_PHASE: usize = 6;
@@ -78,10 +89,10 @@ pub struct WorkStats {
     pub agent_steps: u64,
     /// Voxel-field updates by the diffusion solver (voxels × fields solved × steps).
     pub voxel_field_updates: u64,
-    /// Wall seconds per phase: sessions, density, fields, agents, apply + matrix, epidermis,
-    /// and the output samples with the matrix update due at their time ([`SAMPLE_PHASE`];
-    /// reported in manifests and benchmarks only, never in compared outputs).
-    pub phase_seconds: [f64; 7],
+    /// Wall seconds per phase ([`PHASE_NAMES`]): sessions, density, fields, agents, apply +
+    /// matrix, epidermis, and the output samples with the matrix update due at their time
+    /// ([`SAMPLE_PHASE`]; reported in manifests and benchmarks only, never in compared outputs).
+    pub phase_seconds: [f64; PHASE_NAMES.len()],
 }
 
 /// One simulated tissue block.
