@@ -9,8 +9,8 @@
 //! division or death; step 0.25 h; 2 simulated days (192 steps).
 //!
 //! One step: sources are added (a fixed source in field 0, the agents' deposits of the
-//! previous step in field 1), the 4 fields are solved, then every agent reads fields 0 and 1 at
-//! its position ([`sample_fields`]), turns and moves ([`confine`]) and computes its deposit
+//! previous step in field 1), the 4 fields are solved, then every agent reads the gradient of
+//! field 0 at its position ([`sample_gradient`]), turns and moves ([`confine`]) and computes its deposit
 //! ([`cic_weights`]) in a parallel pass writing only its own output; the deposits are then
 //! summed into the source buffer in agent order, so the result does not depend on the number
 //! of threads. Random numbers come from the engine's counter-based [`Stream`].
@@ -24,7 +24,7 @@ use std::time::Instant;
 use crate::scenario::{self, Scenario};
 use crate::sim::diffusion::{LodScratch, LodSolver};
 use crate::sim::fibroblasts::{
-    Deposit, apply_order, cic_weights, confine, index_span, prefetch_sample, sample_fields,
+    Deposit, apply_order, cic_weights, confine, index_span, prefetch_gradient, sample_gradient,
     scatter_ordered, voxel_order,
 };
 use crate::sim::rng::{Purpose, Stream};
@@ -224,8 +224,8 @@ impl Reference {
         for &(i, s) in &self.source0 {
             self.fields[0][i] += s;
         }
-        // Last to first: fields 0 and 1, which the agents read next, are then the ones still in
-        // cache (the fields are independent, so the order does not change any value). Field 1
+        // Last to first: field 0, which the agents read next, is then the one most likely still
+        // in cache (the fields are independent, so the order does not change any value). Field 1
         // takes the agents' deposits plane by plane as its x-y sweeps begin, while the plane
         // is in cache (element by element: the same values as a separate pass).
         for (k, f) in self.fields.iter_mut().enumerate().rev() {
@@ -254,7 +254,6 @@ impl Reference {
         let g = &self.geom;
         let c = &self.cfg;
         let f0 = &self.fields[0];
-        let f1 = self.fields.get(1).unwrap_or(&self.fields[0]);
         let tick = self.tick;
         let decay = (-c.dt_h / c.persistence_h).exp();
         let noise = (1.0 - (-2.0 * c.dt_h / c.persistence_h).exp()).sqrt();
@@ -280,9 +279,9 @@ impl Reference {
                 for j in 0..n {
                     // The agent PREFETCH_AHEAD places on: ask for its rows.
                     if let Some(&q) = ps.get(j + PREFETCH_AHEAD) {
-                        prefetch_sample(g, inv_h, f0, f1, q);
+                        prefetch_gradient(g, inv_h, f0, q);
                     }
-                    grad[j] = sample_fields(g, f0, f1, ps[j]).2;
+                    grad[j] = sample_gradient(g, f0, ps[j]);
                 }
                 for j in 0..n {
                     xi[j] = Stream::new(c.seed, Purpose::Agent, ids[j], tick).unit_vector();
