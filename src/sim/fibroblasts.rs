@@ -5,8 +5,9 @@
 //! competing-risk event (p = 1 − e^(−R·dt), event i with probability r_i/R), migrates as a
 //! persistent random walk biased up ∇PDGF (u ← normalise(b ĝ + e^(−dt/τ_p)(u − b ĝ) +
 //! √(1 − e^(−2dt/τ_p)) ξ), b = χ|∇P|/(|∇P| + G_half)), and deposits neo collagen I/III and
-//! elastin with cloud-in-cell weights. The per-agent pass reads shared state only and returns
-//! an [`Outcome`] per cell; deaths, births and deposits are applied afterwards in id order.
+//! elastin with cloud-in-cell weights. The per-agent pass reads shared state only, updates
+//! each cell's own entries in place and lists, per block of cells, the deposits, deaths and
+//! divisions ([`PassBlock`]), which are applied afterwards in storage order.
 
 use crate::sim::params::Params;
 use crate::sim::rng::{Purpose, Stream};
@@ -50,6 +51,19 @@ pub struct Fibroblasts {
 /// How many cells ahead the agent pass prefetches per-voxel data.
 const PREFETCH_AHEAD: usize = 4;
 
+/// Cells per block of the agent pass (one parallel task, one [`PassBlock`]).
+pub const PASS_BLOCK: usize = 2048;
+
+/// What a block of cells of the agent pass leaves besides the cells' own new state, in cell
+/// order: the deposits made, and the deaths and divisions (with the cell's index) to apply.
+#[derive(Debug, Clone, Default)]
+pub struct PassBlock {
+    /// Deposits of the cells that deposited (zero deposits are left out).
+    pub deposits: Vec<Deposit>,
+    /// Cells that die or divide: index in the storage, and fate (never [`Fate::Live`]).
+    pub events: Vec<(u32, Fate)>,
+}
+
 /// What happens to a cell in a step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Fate {
@@ -78,7 +92,7 @@ pub struct Deposit {
 
 /// The result of one cell's step.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Outcome {
+struct Outcome {
     /// New position.
     pub pos: [f64; 3],
     /// New direction.
@@ -95,21 +109,6 @@ pub struct Outcome {
     pub fate: Fate,
     /// Matrix deposit.
     pub deposit: Deposit,
-}
-
-impl Default for Outcome {
-    fn default() -> Self {
-        Outcome {
-            pos: [0.0; 3],
-            dir: [1.0, 0.0, 0.0],
-            state: CellState::Quiescent,
-            tau: 0.0,
-            tau_q: f64::INFINITY,
-            home: Layer::Papillary,
-            fate: Fate::Live,
-            deposit: Deposit::default(),
-        }
-    }
 }
 
 /// Constants of one agent pass.
@@ -225,254 +224,302 @@ impl Fibroblasts {
         c
     }
 
-    /// Runs the agent pass in parallel into `out` (resized to the cell count). Each cell's
-    /// result depends only on the inputs and its own stream, so the thread count does not matter.
-    pub fn step(&self, inp: &AgentInputs, out: &mut Vec<Outcome>) {
-        out.resize(self.len(), Outcome::default());
+    /// Runs the agent pass in parallel: every cell's position, direction, state, τ, τ_q and
+    /// home layer are updated in place (a cell reads only its own entries and the shared
+    /// fields), and `blocks` receives, per block of [`PASS_BLOCK`] cells in cell order, the
+    /// deposits made and the deaths and divisions due ([`PassBlock`]), which the caller applies.
+    /// Each cell's result depends only on the inputs and its own stream, so the thread count
+    /// does not matter.
+    pub fn step(&mut self, inp: &AgentInputs, blocks: &mut Vec<PassBlock>) {
+        let n = self.len();
+        blocks.resize_with(n.div_ceil(PASS_BLOCK), PassBlock::default);
         let k = StepConsts {
             e1: (-inp.dt / inp.par.tau_p).exp(),
             e2: (1.0 - (-2.0 * inp.dt / inp.par.tau_p).exp()).sqrt(),
             inv_h: 1.0 / inp.geom.h,
         };
-        let n = self.len();
-        out.par_iter_mut()
-            .with_min_len(256)
+        self.pos
+            .par_chunks_mut(PASS_BLOCK)
+            .zip(self.dir.par_chunks_mut(PASS_BLOCK))
+            .zip(self.state.par_chunks_mut(PASS_BLOCK))
+            .zip(self.tau.par_chunks_mut(PASS_BLOCK))
+            .zip(self.tau_q.par_chunks_mut(PASS_BLOCK))
+            .zip(self.home.par_chunks_mut(PASS_BLOCK))
+            .zip(self.id.par_chunks(PASS_BLOCK))
+            .zip(blocks.par_iter_mut())
             .enumerate()
-            .for_each(|(i, o)| {
-                if i + PREFETCH_AHEAD < n {
-                    self.prefetch(i + PREFETCH_AHEAD, inp, k.inv_h);
-                }
-                *o = self.step_one(i, inp, &k)
-            });
+            .for_each(
+                |(b, (((((((pos, dir), state), tau), tau_q), home), id), out))| {
+                    out.deposits.clear();
+                    out.events.clear();
+                    let first = b * PASS_BLOCK;
+                    for j in 0..pos.len() {
+                        if let Some(&q) = pos.get(j + PREFETCH_AHEAD) {
+                            prefetch(q, inp, k.inv_h);
+                        }
+                        let cell = Cell {
+                            id: id[j],
+                            pos: pos[j],
+                            dir: dir[j],
+                            state: state[j],
+                            tau: tau[j],
+                            tau_q: tau_q[j],
+                            home: home[j],
+                        };
+                        let o = step_one(&cell, inp, &k);
+                        pos[j] = o.pos;
+                        dir[j] = o.dir;
+                        state[j] = o.state;
+                        tau[j] = o.tau;
+                        tau_q[j] = o.tau_q;
+                        home[j] = o.home;
+                        if o.deposit.col1 > 0.0 || o.deposit.col3 > 0.0 || o.deposit.el > 0.0 {
+                            out.deposits.push(o.deposit);
+                        }
+                        if o.fate != Fate::Live {
+                            out.events.push(((first + j) as u32, o.fate));
+                        }
+                    }
+                },
+            );
+    }
+}
+
+/// Asks for the per-voxel values that the cell at `p` will read (ρ, collagen, fibrin, and the
+/// rows of P and T around it) to be brought into cache. Cells are sorted by voxel but ≈ 40
+/// voxels apart, so each of these reads is otherwise a cache miss that the long per-cell
+/// computation cannot overlap with other work. A hint only: results do not depend on it.
+#[inline(always)]
+fn prefetch(p: [f64; 3], inp: &AgentInputs, inv_h: f64) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let iv = inp.geom.voxel_of(p);
+        // SAFETY: prefetching is a hint; the addresses are inside the slices (iv < voxels).
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(inp.rho_num.as_ptr().add(iv) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(inp.collagen.as_ptr().add(iv) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(inp.fibrin.as_ptr().add(iv) as *const i8);
+        }
+    }
+    if !inp.quiet {
+        prefetch_sample(inp.geom, inv_h, inp.pdgf, inp.tgfb, p);
+    }
+}
+
+/// One cell's state at the start of a step (a copy of its entries in [`Fibroblasts`]).
+struct Cell {
+    id: u64,
+    pos: [f64; 3],
+    dir: [f64; 3],
+    state: CellState,
+    tau: f64,
+    tau_q: f64,
+    home: Layer,
+}
+
+fn step_one(cell: &Cell, inp: &AgentInputs, k: &StepConsts) -> Outcome {
+    let g = inp.geom;
+    let par = inp.par;
+    let dt = inp.dt;
+    let mut rng = Stream::new(inp.seed, inp.purpose, cell.id, inp.tick);
+    let p0 = cell.pos;
+    let state = cell.state;
+    let iv = g.voxel_of(p0);
+    let iz = iv / g.plane();
+    let rho = (inp.rho_num[iv] as f64 / inp.rho_den[iz] - inp.rho_self[iz]).max(0.0);
+    let layer = g.layer_of_z(iz).max_dermal();
+    let base = g.baseline(layer);
+    let c_base = base.col1 + base.col3;
+    let c_tot = inp.collagen[iv];
+
+    // Signals at the cell (fields at t_{n+1}).
+    let (pv, tv, grad) = if inp.quiet {
+        (0.0, 0.0, [0.0; 3])
+    } else {
+        sample_fields(g, inp.pdgf, inp.tgfb, p0)
+    };
+    let hsig = 0.5 * (pv / (pv + par.k_sp) + tv / (tv + par.k_st));
+    let hplus = ((hsig - par.h0) / (1.0 - par.h0)).max(0.0);
+    let tgf_frac = tv / (tv + par.k_myo);
+
+    // Competing-risk event.
+    #[derive(Clone, Copy)]
+    enum Ev {
+        Activate,
+        Deactivate,
+        Myo,
+        Divide,
+        Die,
+    }
+    let mut rates: [(Ev, f64); 5] = [(Ev::Die, 0.0); 5];
+    let mut nr = 0;
+    let mut add = |e: Ev, r: f64| {
+        if r > 0.0 {
+            rates[nr] = (e, r);
+            nr += 1;
+        }
+    };
+    let crowd = par.r_apo * (rho - par.rho_apo).max(0.0);
+    match state {
+        CellState::Quiescent => {
+            add(Ev::Activate, par.r_act * hplus);
+            add(Ev::Divide, par.r_q * (1.0 - rho).max(0.0));
+            add(Ev::Die, par.r_q * (rho - 1.0).max(0.0) + crowd);
+        }
+        CellState::Activated => {
+            add(Ev::Deactivate, par.r_deact * (1.0 - hplus));
+            let fib = inp.fibrin[iv];
+            if cell.tau > par.myo_min_tau && fib > par.myo_fibrin_min {
+                add(Ev::Myo, par.r_myo * tgf_frac);
+            }
+            add(
+                Ev::Divide,
+                par.r_div * pv / (pv + par.k_div) * (1.0 - rho / par.rho_cap).max(0.0),
+            );
+            add(Ev::Die, crowd);
+        }
+        CellState::Myofibroblast => {
+            add(
+                Ev::Die,
+                par.r_myo_death * (1.0 - tgf_frac) + par.myo_crowd * crowd,
+            );
+        }
+    }
+    let total: f64 = rates[..nr].iter().map(|r| r.1).sum();
+    let u_event = rng.uniform();
+    let u_pick = rng.uniform();
+    let mut event = None;
+    if total > 0.0 && u_event < 1.0 - (-total * dt).exp() {
+        let mut acc = 0.0;
+        let target = u_pick * total;
+        for &(e, r) in &rates[..nr] {
+            acc += r;
+            event = Some(e);
+            if target < acc {
+                break;
+            }
+        }
     }
 
-    /// Asks for the per-voxel values that cell `i` will read (ρ, collagen, fibrin, and the
-    /// rows of P and T around it) to be brought into cache. Cells are sorted by voxel but ≈ 40
-    /// voxels apart, so each of these reads is otherwise a cache miss that the long per-cell
-    /// computation cannot overlap with other work. A hint only: results do not depend on it.
-    #[inline(always)]
-    fn prefetch(&self, i: usize, inp: &AgentInputs, inv_h: f64) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            let iv = inp.geom.voxel_of(self.pos[i]);
-            // SAFETY: prefetching is a hint; the addresses are inside the slices (iv < voxels).
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(inp.rho_num.as_ptr().add(iv) as *const i8);
-                _mm_prefetch::<_MM_HINT_T0>(inp.collagen.as_ptr().add(iv) as *const i8);
-                _mm_prefetch::<_MM_HINT_T0>(inp.fibrin.as_ptr().add(iv) as *const i8);
-            }
+    // Synthesis over the step, from the state at the start of the step (µg per cell).
+    let tau_q0 = cell.tau_q;
+    let tau0 = cell.tau;
+    let coll_ug = match state {
+        CellState::Activated => par.s_act * dt,
+        CellState::Myofibroblast => par.s_act * par.myo_factor * dt,
+        CellState::Quiescent if tau_q0.is_finite() => {
+            // Exact integral of the decaying tail over the step.
+            par.s_act
+                * par.tau_syn
+                * ((-tau_q0 / par.tau_syn).exp() - (-(tau_q0 + dt) / par.tau_syn).exp())
         }
-        if !inp.quiet {
-            prefetch_sample(inp.geom, inv_h, inp.pdgf, inp.tgfb, self.pos[i]);
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = (i, inp);
+        CellState::Quiescent => 0.0,
+    };
+    let mut deposit = Deposit::default();
+    if coll_ug > 0.0 {
+        let space = ((par.c_max - c_tot) / (par.c_max - c_base)).clamp(0.0, 1.0);
+        let coll = coll_ug * space / g.voxel_mm3();
+        let f3 = if state == CellState::Myofibroblast {
+            par.f3_inf
+        } else {
+            par.f3_inf + (par.f3_0 - par.f3_inf) * (-tau0 / par.tau_sw).exp()
+        };
+        let el_ratio = if layer == Layer::Reticular {
+            par.el_ratio_ret
+        } else {
+            par.el_ratio_pap
+        };
+        deposit = cic_weights(g, p0);
+        deposit.col3 = coll * f3;
+        deposit.col1 = coll * (1.0 - f3);
+        deposit.el = coll * el_ratio;
     }
 
-    fn step_one(&self, i: usize, inp: &AgentInputs, k: &StepConsts) -> Outcome {
-        let g = inp.geom;
-        let par = inp.par;
-        let dt = inp.dt;
-        let mut rng = Stream::new(inp.seed, inp.purpose, self.id[i], inp.tick);
-        let p0 = self.pos[i];
-        let state = self.state[i];
-        let iv = g.voxel_of(p0);
-        let iz = iv / g.plane();
-        let rho = (inp.rho_num[iv] as f64 / inp.rho_den[iz] - inp.rho_self[iz]).max(0.0);
-        let layer = g.layer_of_z(iz).max_dermal();
-        let base = g.baseline(layer);
-        let c_base = base.col1 + base.col3;
-        let c_tot = inp.collagen[iv];
+    // Apply the event.
+    let mut new_state = state;
+    let mut tau = tau0 + dt;
+    let mut tau_q = tau_q0 + dt;
+    let mut home = cell.home;
+    let mut fate = Fate::Live;
+    match event {
+        Some(Ev::Activate) => {
+            new_state = CellState::Activated;
+            tau = 0.0;
+        }
+        Some(Ev::Deactivate) => {
+            new_state = CellState::Quiescent;
+            tau_q = 0.0;
+            home = layer;
+        }
+        Some(Ev::Myo) => new_state = CellState::Myofibroblast,
+        Some(Ev::Die) => fate = Fate::Die,
+        Some(Ev::Divide) => {
+            let d = rng.unit_vector();
+            let mut dp = [
+                p0[0] + par.daughter_dist * d[0],
+                p0[1] + par.daughter_dist * d[1],
+                p0[2] + par.daughter_dist * d[2],
+            ];
+            confine(g, &mut dp, None);
+            fate = Fate::Divide(dp, rng.unit_vector());
+        }
+        None => {}
+    }
 
-        // Signals at the cell (fields at t_{n+1}).
-        let (pv, tv, grad) = if inp.quiet {
-            (0.0, 0.0, [0.0; 3])
+    // Migration.
+    let mut u = cell.dir;
+    let mut p = p0;
+    let speed_factor = (1.0 - (c_tot - c_base) / (par.c_max - c_base)).clamp(par.v_min, 1.0);
+    if inp.quiet {
+        // Long-time limit of the persistent walk: Gaussian steps of variance 2 D dt per axis,
+        // D = v² τ_p / 3.
+        let v = par.v_q * speed_factor;
+        let sd = (2.0 * v * v * par.tau_p / 3.0 * dt).sqrt();
+        let (a, b) = rng.normal_pair();
+        let (c, _) = rng.normal_pair();
+        p = [p[0] + sd * a, p[1] + sd * b, p[2] + sd * c];
+    } else {
+        let gnorm = (grad[0] * grad[0] + grad[1] * grad[1] + grad[2] * grad[2]).sqrt();
+        let (b, gh) = if gnorm > 0.0 && par.chi > 0.0 {
+            let b = par.chi * gnorm / (gnorm + par.g_half);
+            (b, [grad[0] / gnorm, grad[1] / gnorm, grad[2] / gnorm])
         } else {
-            sample_fields(g, inp.pdgf, inp.tgfb, p0)
+            (0.0, [0.0; 3])
         };
-        let hsig = 0.5 * (pv / (pv + par.k_sp) + tv / (tv + par.k_st));
-        let hplus = ((hsig - par.h0) / (1.0 - par.h0)).max(0.0);
-        let tgf_frac = tv / (tv + par.k_myo);
-
-        // Competing-risk event.
-        #[derive(Clone, Copy)]
-        enum Ev {
-            Activate,
-            Deactivate,
-            Myo,
-            Divide,
-            Die,
+        let (e1, e2) = (k.e1, k.e2);
+        let xi = rng.unit_vector();
+        let mut v = [0.0; 3];
+        for k in 0..3 {
+            v[k] = b * gh[k] + e1 * (u[k] - b * gh[k]) + e2 * xi[k];
         }
-        let mut rates: [(Ev, f64); 5] = [(Ev::Die, 0.0); 5];
-        let mut nr = 0;
-        let mut add = |e: Ev, r: f64| {
-            if r > 0.0 {
-                rates[nr] = (e, r);
-                nr += 1;
-            }
-        };
-        let crowd = par.r_apo * (rho - par.rho_apo).max(0.0);
-        match state {
-            CellState::Quiescent => {
-                add(Ev::Activate, par.r_act * hplus);
-                add(Ev::Divide, par.r_q * (1.0 - rho).max(0.0));
-                add(Ev::Die, par.r_q * (rho - 1.0).max(0.0) + crowd);
-            }
-            CellState::Activated => {
-                add(Ev::Deactivate, par.r_deact * (1.0 - hplus));
-                let fib = inp.fibrin[iv];
-                if self.tau[i] > par.myo_min_tau && fib > par.myo_fibrin_min {
-                    add(Ev::Myo, par.r_myo * tgf_frac);
-                }
-                add(
-                    Ev::Divide,
-                    par.r_div * pv / (pv + par.k_div) * (1.0 - rho / par.rho_cap).max(0.0),
-                );
-                add(Ev::Die, crowd);
-            }
-            CellState::Myofibroblast => {
-                add(
-                    Ev::Die,
-                    par.r_myo_death * (1.0 - tgf_frac) + par.myo_crowd * crowd,
-                );
-            }
+        let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+        if n > 1e-12 {
+            u = [v[0] / n, v[1] / n, v[2] / n];
         }
-        let total: f64 = rates[..nr].iter().map(|r| r.1).sum();
-        let u_event = rng.uniform();
-        let u_pick = rng.uniform();
-        let mut event = None;
-        if total > 0.0 && u_event < 1.0 - (-total * dt).exp() {
-            let mut acc = 0.0;
-            let target = u_pick * total;
-            for &(e, r) in &rates[..nr] {
-                acc += r;
-                event = Some(e);
-                if target < acc {
-                    break;
-                }
-            }
+        let speed = match new_state {
+            CellState::Quiescent => par.v_q,
+            CellState::Activated => par.v_a,
+            CellState::Myofibroblast => par.v_m,
+        } * speed_factor;
+        for k in 0..3 {
+            p[k] += speed * dt * u[k];
         }
-
-        // Synthesis over the step, from the state at the start of the step (µg per cell).
-        let tau_q0 = self.tau_q[i];
-        let tau0 = self.tau[i];
-        let coll_ug = match state {
-            CellState::Activated => par.s_act * dt,
-            CellState::Myofibroblast => par.s_act * par.myo_factor * dt,
-            CellState::Quiescent if tau_q0.is_finite() => {
-                // Exact integral of the decaying tail over the step.
-                par.s_act
-                    * par.tau_syn
-                    * ((-tau_q0 / par.tau_syn).exp() - (-(tau_q0 + dt) / par.tau_syn).exp())
-            }
-            CellState::Quiescent => 0.0,
-        };
-        let mut deposit = Deposit::default();
-        if coll_ug > 0.0 {
-            let space = ((par.c_max - c_tot) / (par.c_max - c_base)).clamp(0.0, 1.0);
-            let coll = coll_ug * space / g.voxel_mm3();
-            let f3 = if state == CellState::Myofibroblast {
-                par.f3_inf
-            } else {
-                par.f3_inf + (par.f3_0 - par.f3_inf) * (-tau0 / par.tau_sw).exp()
-            };
-            let el_ratio = if layer == Layer::Reticular {
-                par.el_ratio_ret
-            } else {
-                par.el_ratio_pap
-            };
-            deposit = cic_weights(g, p0);
-            deposit.col3 = coll * f3;
-            deposit.col1 = coll * (1.0 - f3);
-            deposit.el = coll * el_ratio;
-        }
-
-        // Apply the event.
-        let mut new_state = state;
-        let mut tau = tau0 + dt;
-        let mut tau_q = tau_q0 + dt;
-        let mut home = self.home[i];
-        let mut fate = Fate::Live;
-        match event {
-            Some(Ev::Activate) => {
-                new_state = CellState::Activated;
-                tau = 0.0;
-            }
-            Some(Ev::Deactivate) => {
-                new_state = CellState::Quiescent;
-                tau_q = 0.0;
-                home = layer;
-            }
-            Some(Ev::Myo) => new_state = CellState::Myofibroblast,
-            Some(Ev::Die) => fate = Fate::Die,
-            Some(Ev::Divide) => {
-                let d = rng.unit_vector();
-                let mut dp = [
-                    p0[0] + par.daughter_dist * d[0],
-                    p0[1] + par.daughter_dist * d[1],
-                    p0[2] + par.daughter_dist * d[2],
-                ];
-                confine(g, &mut dp, None);
-                fate = Fate::Divide(dp, rng.unit_vector());
-            }
-            None => {}
-        }
-
-        // Migration.
-        let mut u = self.dir[i];
-        let mut p = p0;
-        let speed_factor = (1.0 - (c_tot - c_base) / (par.c_max - c_base)).clamp(par.v_min, 1.0);
-        if inp.quiet {
-            // Long-time limit of the persistent walk: Gaussian steps of variance 2 D dt per axis,
-            // D = v² τ_p / 3.
-            let v = par.v_q * speed_factor;
-            let sd = (2.0 * v * v * par.tau_p / 3.0 * dt).sqrt();
-            let (a, b) = rng.normal_pair();
-            let (c, _) = rng.normal_pair();
-            p = [p[0] + sd * a, p[1] + sd * b, p[2] + sd * c];
-        } else {
-            let gnorm = (grad[0] * grad[0] + grad[1] * grad[1] + grad[2] * grad[2]).sqrt();
-            let (b, gh) = if gnorm > 0.0 && par.chi > 0.0 {
-                let b = par.chi * gnorm / (gnorm + par.g_half);
-                (b, [grad[0] / gnorm, grad[1] / gnorm, grad[2] / gnorm])
-            } else {
-                (0.0, [0.0; 3])
-            };
-            let (e1, e2) = (k.e1, k.e2);
-            let xi = rng.unit_vector();
-            let mut v = [0.0; 3];
-            for k in 0..3 {
-                v[k] = b * gh[k] + e1 * (u[k] - b * gh[k]) + e2 * xi[k];
-            }
-            let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-            if n > 1e-12 {
-                u = [v[0] / n, v[1] / n, v[2] / n];
-            }
-            let speed = match new_state {
-                CellState::Quiescent => par.v_q,
-                CellState::Activated => par.v_a,
-                CellState::Myofibroblast => par.v_m,
-            } * speed_factor;
-            for k in 0..3 {
-                p[k] += speed * dt * u[k];
-            }
-        }
-        let quiescent_home = (new_state == CellState::Quiescent).then_some(home);
-        let flipped = confine(g, &mut p, quiescent_home);
-        if flipped {
-            u[2] = -u[2];
-        }
-        Outcome {
-            pos: p,
-            dir: u,
-            state: new_state,
-            tau,
-            tau_q,
-            home,
-            fate,
-            deposit,
-        }
+    }
+    let quiescent_home = (new_state == CellState::Quiescent).then_some(home);
+    let flipped = confine(g, &mut p, quiescent_home);
+    if flipped {
+        u[2] = -u[2];
+    }
+    Outcome {
+        pos: p,
+        dir: u,
+        state: new_state,
+        tau,
+        tau_q,
+        home,
+        fate,
+        deposit,
     }
 }
 

@@ -4,8 +4,9 @@
 //! 1. sessions due now → channels, injury, bleeding;
 //! 2. relative cell density ρ from positions at t_n;
 //! 3. fields: sources from t_n, implicit solves → t_{n+1}; N, M, W exactly;
-//! 4. agents (parallel) read fields at t_{n+1} and ρ, and return moves, events and deposits;
-//! 5. deaths, births (ids in parent order) and deposits applied in id order; matrix update;
+//! 4. agents (parallel) read fields at t_{n+1} and ρ, move and change state in place (each its
+//!    own entries), and list their deposits, deaths and divisions;
+//! 5. deaths, births (ids in parent order) and deposits applied in storage order; matrix update;
 //! 6. epidermis.
 //!
 //! When the tissue is quiet (no activated cell or myofibroblast, inflammation below 1e−3 of its
@@ -26,7 +27,7 @@ pub mod treatment;
 
 use crate::scenario::Scenario;
 use fibroblasts::{
-    AgentInputs, CellState, Deposit, Fate, Fibroblasts, Outcome, index_span, scatter_ordered,
+    AgentInputs, CellState, Deposit, Fate, Fibroblasts, PassBlock, index_span, scatter_ordered,
 };
 use fields::Fields;
 use matrix::Matrix;
@@ -144,7 +145,8 @@ pub struct Simulation {
     act_touched: Vec<u32>,
     /// Voxel of every cell (scratch of the density count).
     cell_voxels: Vec<u32>,
-    outcomes: Vec<Outcome>,
+    /// What the last agent pass left to apply, per block of cells (see [`Fibroblasts::step`]).
+    pass_blocks: Vec<PassBlock>,
     /// Deposits of the steps since the last matrix update, in step order, each step's in cell
     /// order: the update adds them to the neo pools (see [`Matrix::update`]).
     pending_dep: Vec<Deposit>,
@@ -240,7 +242,7 @@ impl Simulation {
             act: vec![0.0; n],
             act_touched: Vec::new(),
             cell_voxels: Vec::new(),
-            outcomes: Vec::new(),
+            pass_blocks: Vec::new(),
             pending_dep: Vec::new(),
             pending_dep_max: PENDING_DEPOSITS_MAX,
             c_int: vec![0.0; n],
@@ -297,7 +299,9 @@ impl Simulation {
         self.density_stale = true;
     }
 
-    /// The parallel agent pass over `dt` h from `tick`: fills `outcomes`, changes nothing else.
+    /// The parallel agent pass over `dt` h from `tick`: moves the cells and changes their states
+    /// in place, and fills `pass_blocks` with the deposits, deaths and divisions that
+    /// [`Simulation::apply_outcomes`] applies.
     fn agent_pass(&mut self, tick: u64, dt: f64, quiet: bool, purpose: rng::Purpose) {
         let inp = AgentInputs {
             geom: &self.geom,
@@ -315,13 +319,16 @@ impl Simulation {
             quiet,
             purpose,
         };
-        self.cells.step(&inp, &mut self.outcomes);
+        self.cells.step(&inp, &mut self.pass_blocks);
     }
 
-    /// Runs the agent pass of an active step of `dt_h` from the current state and discards the
-    /// outcomes: the state is unchanged. For benchmarks of the agent kernel.
+    /// Runs the agent pass of an active step of `dt_h` on a copy of the cells and discards the
+    /// copy: the state is unchanged (the copy, ≈ 70 bytes per cell, is timed with the pass). For
+    /// benchmarks of the agent kernel.
     pub fn agent_pass_only(&mut self) {
+        let cells = self.cells.clone();
         self.agent_pass(self.tick, self.par.dt, false, rng::Purpose::Agent);
+        self.cells = cells;
     }
 
     /// Current time, h.
@@ -676,89 +683,59 @@ impl Simulation {
         self.fibrin_high = true;
     }
 
+    /// Applies what the agent pass left in `pass_blocks`: its deposits are appended to the
+    /// pending ones (in cell order), daughters are appended in parent order (inheriting state,
+    /// τ, τ_q and home layer), and the dead are removed.
     fn apply_outcomes(&mut self) {
-        let c = &mut self.cells;
-        let n = c.len();
-        let outs = &self.outcomes[..n];
         let vox = self.geom.voxel_mm3();
-        let deposits = |d: &Deposit| d.col1 > 0.0 || d.col3 > 0.0 || d.el > 0.0;
-        // Every cell's new state and whether it survives, in parallel (each cell writes only
-        // its own entries).
-        let mut keep = vec![true; n];
-        c.pos
-            .par_iter_mut()
-            .zip(c.dir.par_iter_mut())
-            .zip(c.state.par_iter_mut())
-            .zip(c.tau.par_iter_mut())
-            .zip(c.tau_q.par_iter_mut())
-            .zip(c.home.par_iter_mut())
-            .zip(keep.par_iter_mut())
-            .zip(outs.par_iter())
-            .with_min_len(CELLS_PER_TASK)
-            .for_each(|(((((((p, d), s), t), tq), h), k), o)| {
-                *p = o.pos;
-                *d = o.dir;
-                *s = o.state;
-                *t = o.tau;
-                *tq = o.tau_q;
-                *h = o.home;
-                *k = o.fate != Fate::Die;
-            });
-        // Deposits in cell order: each block of cells counts its deposits, then copies them
-        // into its own span of the list, in parallel.
-        let per_block: Vec<usize> = outs
-            .par_chunks(CELLS_PER_TASK)
-            .map(|b| b.iter().filter(|o| deposits(&o.deposit)).count())
-            .collect();
+        let blocks = &self.pass_blocks;
+        // Deposits in cell order: each block copies its own into its span of the list, in
+        // parallel.
         let first = self.pending_dep.len();
-        self.pending_dep
-            .resize(first + per_block.iter().sum::<usize>(), Deposit::default());
-        let mut spans = Vec::with_capacity(per_block.len());
+        let total: usize = blocks.iter().map(|b| b.deposits.len()).sum();
+        self.pending_dep.resize(first + total, Deposit::default());
+        let mut spans = Vec::with_capacity(blocks.len());
         let mut rest = &mut self.pending_dep[first..];
-        for &k in &per_block {
-            let (span, tail) = rest.split_at_mut(k);
+        for b in blocks {
+            let (span, tail) = rest.split_at_mut(b.deposits.len());
             spans.push(span);
             rest = tail;
         }
-        outs.par_chunks(CELLS_PER_TASK)
+        blocks
+            .par_iter()
             .zip(spans)
-            .for_each(|(b, span)| {
-                for (slot, o) in span
-                    .iter_mut()
-                    .zip(b.iter().filter(|o| deposits(&o.deposit)))
-                {
-                    *slot = o.deposit;
-                }
-            });
+            .for_each(|(b, span)| span.copy_from_slice(&b.deposits));
         // The deposited totals, summed in cell order.
         let mut dep = [0.0f64; 2];
         for d in &self.pending_dep[first..] {
             dep[0] += d.col1 * vox;
             dep[1] += d.col3 * vox;
         }
-        // Divisions in cell order (an ordered parallel collect).
-        let daughters: Vec<(usize, [f64; 3], [f64; 3])> = outs
-            .par_iter()
-            .with_min_len(CELLS_PER_TASK)
-            .enumerate()
-            .filter_map(|(i, o)| match o.fate {
-                Fate::Divide(p, u) => Some((i, p, u)),
-                _ => None,
-            })
-            .collect();
         self.deposit_ug[0] += dep[0];
         self.deposit_ug[1] += dep[1];
-        // Daughters, in parent order, inherit state, τ, τ_q and home layer.
-        for (i, p, u) in daughters {
-            let (s, t, tq, h) = (c.state[i], c.tau[i], c.tau_q[i], c.home[i]);
-            c.push(p, u, h);
-            let j = c.len() - 1;
-            c.state[j] = s;
-            c.tau[j] = t;
-            c.tau_q[j] = tq;
-            keep.push(true);
+        // Deaths and divisions, in cell order.
+        let c = &mut self.cells;
+        let n = c.len();
+        let mut keep: Option<Vec<bool>> = None;
+        for &(i, fate) in blocks.iter().flat_map(|b| &b.events) {
+            let i = i as usize;
+            match fate {
+                Fate::Die => keep.get_or_insert_with(|| vec![true; n])[i] = false,
+                Fate::Divide(p, u) => {
+                    let (s, t, tq, h) = (c.state[i], c.tau[i], c.tau_q[i], c.home[i]);
+                    c.push(p, u, h);
+                    let j = c.len() - 1;
+                    c.state[j] = s;
+                    c.tau[j] = t;
+                    c.tau_q[j] = tq;
+                }
+                Fate::Live => {}
+            }
         }
-        retain_cells(c, &keep);
+        if let Some(mut keep) = keep {
+            keep.resize(c.len(), true);
+            retain_cells(c, &keep);
+        }
         if !self.pending_dep.is_empty() {
             self.matrix.neo_live = true;
         }
