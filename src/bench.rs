@@ -541,7 +541,11 @@ pub fn table(r: &BenchReport) -> String {
     row(
         &mut o,
         "seconds per simulated day",
-        format!("{:.2} s", r.seconds_per_simulated_day),
+        if r.seconds_per_simulated_day.is_finite() {
+            format!("{:.2} s", r.seconds_per_simulated_day)
+        } else {
+            "none active (quiet fast-forward only)".into()
+        },
     );
     row(
         &mut o,
@@ -609,6 +613,35 @@ mod tests {
             }
             r
         })
+    }
+
+    #[test]
+    fn a_run_without_active_steps_says_so_instead_of_nan() {
+        let mut r = BenchReport {
+            workload: "scenarios/control.toml".into(),
+            voxels: 8,
+            agents: 1,
+            simulated_days: 180.0,
+            active_steps: 0,
+            wall_seconds: 3.0,
+            seconds_per_simulated_day: f64::NAN,
+            voxel_field_updates_per_second: 0.0,
+            agent_steps_per_second: 1.0,
+            phase_seconds: vec![("agents".into(), 0.5)],
+            peak_memory_bytes: None,
+            threads: 2,
+            machine: None,
+        };
+        let t = table(&r);
+        assert!(!t.contains("NaN"), "{t}");
+        assert!(t.contains("none active"), "{t}");
+        r.seconds_per_simulated_day = 0.25;
+        let t = table(&r);
+        let line = t
+            .lines()
+            .find(|l| l.contains("seconds per simulated day"))
+            .expect("the row is printed");
+        assert!(line.trim_end().ends_with(" 0.25 s"), "{line}");
     }
 
     #[test]
