@@ -863,8 +863,8 @@ fn retain_cells(c: &mut Fibroblasts, keep: &[bool]) {
     filt!(c.home);
 }
 
-/// Cells per parallel task of the per-cell passes around the agent step (applying outcomes,
-/// finding voxels).
+/// Cells per parallel task of the per-cell passes around the agent step (finding the voxels of
+/// the density count and of the activated cells).
 const CELLS_PER_TASK: usize = 2048;
 
 /// Denominator of ρ per voxel layer (G ∗ n_base V, laterally uniform) and the self-contribution
