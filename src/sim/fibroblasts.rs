@@ -90,25 +90,26 @@ pub struct Deposit {
     pub el: f64,
 }
 
-/// The result of one cell's step.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The result of one cell's step, inside the agent pass: its new entries go back into the
+/// cell's storage, its deposit and fate into the block's [`PassBlock`].
+#[derive(Debug, Clone, Copy)]
 struct Outcome {
     /// New position.
-    pub pos: [f64; 3],
+    pos: [f64; 3],
     /// New direction.
-    pub dir: [f64; 3],
+    dir: [f64; 3],
     /// New state.
-    pub state: CellState,
+    state: CellState,
     /// New τ.
-    pub tau: f64,
+    tau: f64,
     /// New τ_q.
-    pub tau_q: f64,
+    tau_q: f64,
     /// New home layer.
-    pub home: Layer,
+    home: Layer,
     /// Death or division.
-    pub fate: Fate,
+    fate: Fate,
     /// Matrix deposit.
-    pub deposit: Deposit,
+    deposit: Deposit,
 }
 
 /// Constants of one agent pass.
