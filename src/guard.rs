@@ -149,13 +149,7 @@ impl fmt::Display for NumericalError {
 
 impl std::error::Error for NumericalError {}
 
-/// Whether a value of a concentration or pool passes the guard: finite and not negative
-/// (round-off down to −1e−9 is tolerated); false for NaN. Branch-free, so that loops over
-/// whole planes vectorise.
-#[inline]
-pub fn acceptable(v: f64) -> bool {
-    (-1e-9..=f64::MAX).contains(&v)
-}
+pub use crate::sim::sums::acceptable;
 
 /// The fields the guard checks (f32 per voxel), by the names its messages use. The sampling
 /// pass checks the same list ([`crate::observe::sample::plane_sums`]), so a field added here is

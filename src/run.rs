@@ -122,8 +122,8 @@ impl ArmRun {
     /// [`ArmRun::sample`] without the timing.
     fn sample_now(&mut self) -> Result<(), Box<NumericalError>> {
         let sim = &mut self.sim;
-        sim.sync();
-        let sums = sample::plane_sums(sim);
+        let pools = sim.sync_sampled();
+        let sums = sample::plane_sums(sim, pools.as_deref());
         if sample::all_clean(&sums) {
             guard::check_cells(sim)?;
         } else {

@@ -1,10 +1,11 @@
 //! Sampling a running simulation into records: per-layer and per-band means, whole-block
 //! series, depth profiles and cross-sections. Reads the simulation, never changes it.
 
-use crate::guard::{self, acceptable};
+use crate::guard;
 use crate::observe::record::{GlobalRow, ProfileRow, RegionRow, SectionRow};
 use crate::sim::Simulation;
 use crate::sim::fibroblasts::CellState;
+use crate::sim::sums::{LANES, PoolSums, sum_checked};
 use crate::sim::tissue::Layer;
 use rayon::prelude::*;
 
@@ -65,33 +66,6 @@ fn slot(name: &str) -> Option<usize> {
     })
 }
 
-/// Lanes of the partial sums in [`sum_checked`]: independent accumulators, so that the loop
-/// vectorises instead of waiting on one chain of additions.
-const LANES: usize = 8;
-
-/// The sum of `v` (in a fixed order: `LANES` interleaved partial sums, then those in order)
-/// and whether every value is [`acceptable`] to the numerical guard.
-#[inline]
-fn sum_checked<T: Copy>(v: &[T], to: impl Fn(T) -> f64) -> (f64, bool) {
-    let mut acc = [0.0f64; LANES];
-    let mut ok = [true; LANES];
-    let chunks = v.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for l in 0..LANES {
-            let x = to(c[l]);
-            acc[l] += x;
-            ok[l] &= acceptable(x);
-        }
-    }
-    for (l, &x) in rest.iter().enumerate() {
-        let x = to(x);
-        acc[l] += x;
-        ok[l] &= acceptable(x);
-    }
-    (acc.iter().sum(), ok.iter().all(|&b| b))
-}
-
 /// The largest value of a non-negative field (0 for an empty slice).
 #[inline]
 fn lane_max(v: &[f32]) -> f64 {
@@ -112,7 +86,11 @@ fn lane_max(v: &[f32]) -> f64 {
 /// Per-plane sums of every pool, field and cell count at the current time: one pass over the
 /// grid, shared by all the rows of a sample. The same pass checks every value that the
 /// numerical guard checks, so that a healthy sample reads the grid once.
-pub fn plane_sums(sim: &Simulation) -> Vec<PlaneSums> {
+///
+/// `pools`, when given, are the checked sums of the pools of the planes from the dermis top
+/// down, found by the matrix update that has just run ([`Simulation::sync_sampled`]): the
+/// same numbers, so those planes' pools are not read again.
+pub fn plane_sums(sim: &Simulation, pools: Option<&[PoolSums]>) -> Vec<PlaneSums> {
     let g = &sim.geom;
     let plane = g.plane();
     let m = &sim.matrix;
@@ -125,7 +103,19 @@ pub fn plane_sums(sim: &Simulation) -> Vec<PlaneSums> {
             let mut clean = true;
             // Every array the numerical guard checks is checked here, and summed where a row
             // reports it.
-            for (name, v) in guard::guarded_pools(sim) {
+            let given = pools.and_then(|p| z.checked_sub(g.z_pap).and_then(|k| p.get(k)));
+            if let Some(p) = given {
+                clean &= p.clean;
+                for ((name, _), &sum) in guard::guarded_pools(sim).iter().zip(&p.sums) {
+                    if let Some(k) = slot(name) {
+                        s[k] = sum;
+                    }
+                }
+            }
+            for (name, v) in guard::guarded_pools(sim)
+                .into_iter()
+                .filter(|_| given.is_none())
+            {
                 // While the matrix says so, the neo pools and the fibrin have never been
                 // written: every value is zero, which sums to +0 and passes the check, so
                 // they are not read (most of the untreated arm's samples).
@@ -390,5 +380,71 @@ mod tests {
         let mut slots: Vec<usize> = names.iter().filter_map(|n| slot(n)).collect();
         slots.sort_unstable();
         assert_eq!(slots, (0..NSUM).collect::<Vec<_>>(), "{names:?}");
+    }
+
+    /// Every number of each plane's sums, as bits.
+    fn bits(p: &[PlaneSums]) -> Vec<Vec<u64>> {
+        p.iter()
+            .map(|q| {
+                let mut v: Vec<u64> = q.s.iter().map(|x| x.to_bits()).collect();
+                v.extend([q.pmax.to_bits(), q.tmax.to_bits(), q.clean as u64]);
+                v.extend(q.cells);
+                v
+            })
+            .collect()
+    }
+
+    /// The plane sums of a sample whose matrix update summed the pools are those the sampling
+    /// finds by reading them, bit for bit, in treated tissue (neo pools, fibrin, protease) and
+    /// in untreated tissue (zero neo pools not read), and a bad value is caught either way.
+    #[test]
+    fn sums_from_the_matrix_update_are_those_of_the_sampling() {
+        let mut s = Scenario::default();
+        s.tissue.domain_um = [640.0, 640.0];
+        s.numerics.burn_in_days = 0.0;
+        let mut treated = Simulation::new(&s, Arm::Treated);
+        // Untreated tissue without the quiet fast-forward, so that its matrix update waits for
+        // the sample as in active tissue.
+        let mut calm = s.clone();
+        calm.numerics.fast_forward = false;
+        let control = Simulation::new(&calm, Arm::Treated).control_twin();
+        assert!(!control.matrix.neo_live);
+        treated.advance_to(treated.tick_of_day(2.0));
+        for mut sim in [treated, control] {
+            let mut compared = 0;
+            for _ in 0..12 {
+                let t = sim.tick + 4;
+                sim.advance_to(t);
+                let mut read = sim.clone();
+                let pools = sim.sync_sampled();
+                read.sync();
+                let Some(pools) = pools else { continue };
+                assert_eq!(pools.len(), sim.geom.nz - sim.geom.z_pap);
+                let given = plane_sums(&sim, Some(&pools));
+                assert!(all_clean(&given));
+                assert_eq!(
+                    bits(&given),
+                    bits(&plane_sums(&read, None)),
+                    "{:?}",
+                    sim.arm
+                );
+                compared += 1;
+            }
+            assert!(
+                compared >= 3,
+                "{:?}: only {compared} updates compared",
+                sim.arm
+            );
+            // A bad value in a pool fails the check, summed by the update or read.
+            let t = sim.tick + 8;
+            sim.advance_to(t);
+            let i = (sim.geom.z_pap + 2) * sim.geom.plane() + 7;
+            sim.matrix.col3[i] = f64::NAN;
+            let mut read = sim.clone();
+            let pools = sim.sync_sampled().expect("an update is due");
+            read.sync();
+            assert!(!all_clean(&plane_sums(&sim, Some(&pools))));
+            assert!(!all_clean(&plane_sums(&read, None)));
+        }
     }
 }

@@ -13,6 +13,7 @@
 use crate::sim::diffusion::{has_avx2, row_kernel};
 use crate::sim::fibroblasts::{Deposit, add_meeting, block_spans, index_span};
 use crate::sim::params::Params;
+use crate::sim::sums::{PoolSums, sum_checked};
 use crate::sim::tissue::Geometry;
 use rayon::prelude::*;
 
@@ -132,6 +133,10 @@ impl Matrix {
     /// Each plane's deposits are summed into a buffer of one plane (which stays in cache)
     /// just before that plane's pools are updated: the same sums, in the same order, as adding
     /// every deposit to `dep` first, without a pass over a grid-sized array.
+    ///
+    /// With `want_sums`, also returns the checked sums of the pools of each updated plane (from
+    /// the dermis top down), found right after the plane's update while it is in cache; None
+    /// otherwise, and when the span is empty.
     #[allow(clippy::too_many_arguments)]
     pub fn update(
         &mut self,
@@ -142,9 +147,10 @@ impl Matrix {
         rho_den: &[f64],
         span: f64,
         pending: &[Deposit],
-    ) {
+        want_sums: bool,
+    ) -> Option<Vec<PoolSums>> {
         if span <= 0.0 {
-            return;
+            return None;
         }
         debug_assert!(
             self.neo_live || (pending.is_empty() && !self.dep_live),
@@ -190,93 +196,132 @@ impl Matrix {
         let mumax = par.mu1.max(par.mu3).max(par.mue);
         let fresh = || vec![[0.0f64; 3]; plane];
         let wide = has_avx2();
-        chunks.for_each_init(
-            fresh,
-            |dl, (k, ((((((((c1, c3), e), a1), a3), ae), fb), grid), tot))| {
-                let z = z0 + k;
-                let b = g.baseline(g.layer_of_z(z));
-                let den = rho_den[z];
-                let off = z * plane;
-                // Synthesis over the span per unit of ∫ρ-numerator dt.
-                let syn1 = par.s_col * b.col1 / den;
-                let syn3 = par.s_col * b.col3 / den;
-                let syne = par.s_el * b.elastin / den;
-                let cslice = c_int.map(|c| &c[off..off + plane]);
-                let cmax = cslice.map_or(0.0, |c| c.iter().fold(0.0f32, |a, &v| a.max(v)) as f64);
-                // Small exponents everywhere in the plane: branch-free polynomial path.
-                let small = kmax * span + mumax * cmax < 2e-2;
-                let rho = &rho_int[off..off + plane];
-                // Untreated tissue without protease: the neo pools, fibrin and deposits are
-                // zero and stay zero, so only the native pools are updated.
-                let native_only = !neo_live && cslice.is_none();
-                // This plane's deposits: those added early, then the pending ones, in order.
-                let dp = &mut dl[..];
-                if dep_live {
-                    dp.copy_from_slice(grid);
-                    grid.fill([0.0; 3]);
-                } else if !native_only {
-                    dp.fill([0.0; 3]);
-                }
-                add_meeting(&blocks, pending, dp, off, &add_deposit);
-                if cslice.is_none() {
-                    // No protease over the span: every rate is a constant of the pool, so the decay
-                    // factors are computed once for the plane (quiet steps take this path).
-                    let [(e1, g1), (ee, ge), (f1, h1), (f3, h3), (fe, he)] =
-                        [par.k_col, par.k_el, par.k_n1, par.k_n3, par.k_ne]
-                            .map(|k| decay_factors(k * span));
-                    let ff = (-par.k_f * span).exp();
-                    if native_only {
-                        // No deposit was made (checked above in debug builds).
-                        for j in 0..plane {
-                            let num = rho[j] as f64;
-                            c1[j] = c1[j] * e1 + syn1 * num * g1;
-                            c3[j] = c3[j] * e1 + syn3 * num * g1;
-                            e[j] = e[j] * ee + syne * num * ge;
-                            tot[j] = c1[j] + c3[j];
+        let sums: Vec<Option<PoolSums>> = chunks
+            .map_init(
+                fresh,
+                |dl, (k, ((((((((c1, c3), e), a1), a3), ae), fb), grid), tot))| {
+                    'plane: {
+                        let z = z0 + k;
+                        let b = g.baseline(g.layer_of_z(z));
+                        let den = rho_den[z];
+                        let off = z * plane;
+                        // Synthesis over the span per unit of ∫ρ-numerator dt.
+                        let syn1 = par.s_col * b.col1 / den;
+                        let syn3 = par.s_col * b.col3 / den;
+                        let syne = par.s_el * b.elastin / den;
+                        let cslice = c_int.map(|c| &c[off..off + plane]);
+                        let cmax =
+                            cslice.map_or(0.0, |c| c.iter().fold(0.0f32, |a, &v| a.max(v)) as f64);
+                        // Small exponents everywhere in the plane: branch-free polynomial path.
+                        let small = kmax * span + mumax * cmax < 2e-2;
+                        let rho = &rho_int[off..off + plane];
+                        // Untreated tissue without protease: the neo pools, fibrin and deposits are
+                        // zero and stay zero, so only the native pools are updated.
+                        let native_only = !neo_live && cslice.is_none();
+                        // This plane's deposits: those added early, then the pending ones, in
+                        // order.
+                        let dp = &mut dl[..];
+                        if dep_live {
+                            dp.copy_from_slice(grid);
+                            grid.fill([0.0; 3]);
+                        } else if !native_only {
+                            dp.fill([0.0; 3]);
                         }
-                        return;
+                        add_meeting(&blocks, pending, dp, off, &add_deposit);
+                        if cslice.is_none() {
+                            // No protease over the span: every rate is a constant of the pool, so
+                            // the decay factors are computed once for the plane (quiet steps take
+                            // this path).
+                            let [(e1, g1), (ee, ge), (f1, h1), (f3, h3), (fe, he)] =
+                                [par.k_col, par.k_el, par.k_n1, par.k_n3, par.k_ne]
+                                    .map(|k| decay_factors(k * span));
+                            let ff = (-par.k_f * span).exp();
+                            if native_only {
+                                // No deposit was made (checked above in debug builds).
+                                for j in 0..plane {
+                                    let num = rho[j] as f64;
+                                    c1[j] = c1[j] * e1 + syn1 * num * g1;
+                                    c3[j] = c3[j] * e1 + syn3 * num * g1;
+                                    e[j] = e[j] * ee + syne * num * ge;
+                                    tot[j] = c1[j] + c3[j];
+                                }
+                                break 'plane;
+                            }
+                            for j in 0..plane {
+                                let num = rho[j] as f64;
+                                let d = dp[j];
+                                c1[j] = c1[j] * e1 + syn1 * num * g1;
+                                c3[j] = c3[j] * e1 + syn3 * num * g1;
+                                e[j] = e[j] * ee + syne * num * ge;
+                                a1[j] = a1[j] * f1 + d[0] * h1;
+                                a3[j] = a3[j] * f3 + d[1] * h3;
+                                ae[j] = ae[j] * fe + d[2] * he;
+                                let v = fb[j] * ff;
+                                fb[j] = if v < 1e-12 { 0.0 } else { v };
+                                tot[j] = c1[j] + c3[j] + a1[j] + a3[j];
+                            }
+                            break 'plane;
+                        }
+                        let ci = cslice.expect("the no-protease case is handled above");
+                        let arrays = [
+                            &mut c1[..],
+                            &mut c3[..],
+                            &mut e[..],
+                            &mut a1[..],
+                            &mut a3[..],
+                            &mut ae[..],
+                            &mut tot[..],
+                        ];
+                        let syn = [syn1, syn3, syne];
+                        if small && wide {
+                            pools_taylor::<true>(arrays, dp, ci, rho, syn, par, span);
+                        } else if small {
+                            pools_taylor::<false>(arrays, dp, ci, rho, syn, par, span);
+                        } else {
+                            pools(decay_factors, arrays, dp, ci, rho, syn, par, span);
+                        }
+                        for (f, &cj) in fb.iter_mut().zip(ci) {
+                            if *f > 0.0 {
+                                let v = *f * (-par.k_f * (span + cj as f64 / par.c_f)).exp();
+                                *f = if v < 1e-12 { 0.0 } else { v };
+                            }
+                        }
                     }
-                    for j in 0..plane {
-                        let num = rho[j] as f64;
-                        let d = dp[j];
-                        c1[j] = c1[j] * e1 + syn1 * num * g1;
-                        c3[j] = c3[j] * e1 + syn3 * num * g1;
-                        e[j] = e[j] * ee + syne * num * ge;
-                        a1[j] = a1[j] * f1 + d[0] * h1;
-                        a3[j] = a3[j] * f3 + d[1] * h3;
-                        ae[j] = ae[j] * fe + d[2] * he;
-                        let v = fb[j] * ff;
-                        fb[j] = if v < 1e-12 { 0.0 } else { v };
-                        tot[j] = c1[j] + c3[j] + a1[j] + a3[j];
-                    }
-                    return;
-                }
-                let ci = cslice.expect("the no-protease case returned above");
-                let arrays = [
-                    &mut c1[..],
-                    &mut c3[..],
-                    &mut e[..],
-                    &mut a1[..],
-                    &mut a3[..],
-                    &mut ae[..],
-                    &mut tot[..],
-                ];
-                let syn = [syn1, syn3, syne];
-                if small && wide {
-                    pools_taylor::<true>(arrays, dp, ci, rho, syn, par, span);
-                } else if small {
-                    pools_taylor::<false>(arrays, dp, ci, rho, syn, par, span);
-                } else {
-                    pools(decay_factors, arrays, dp, ci, rho, syn, par, span);
-                }
-                for (f, &cj) in fb.iter_mut().zip(ci) {
-                    if *f > 0.0 {
-                        let v = *f * (-par.k_f * (span + cj as f64 / par.c_f)).exp();
-                        *f = if v < 1e-12 { 0.0 } else { v };
-                    }
-                }
-            },
-        );
+                    // The plane's pools are in cache: their sums for the sample that asked for
+                    // them, as the sampling would find them (zero pools of untreated tissue are
+                    // not read, as there).
+                    want_sums.then(|| {
+                        let mut p = PoolSums {
+                            sums: [0.0; 8],
+                            clean: true,
+                        };
+                        let pools: [(&[f64], bool); 8] = [
+                            (c1, true),
+                            (c3, true),
+                            (a1, neo_live),
+                            (a3, neo_live),
+                            (tot, true),
+                            (e, true),
+                            (ae, neo_live),
+                            (fb, neo_live),
+                        ];
+                        for (k, (v, read)) in pools.into_iter().enumerate() {
+                            if read {
+                                let (sum, ok) = sum_checked(v, |x| x);
+                                p.sums[k] = sum;
+                                p.clean &= ok;
+                            }
+                        }
+                        p
+                    })
+                },
+            )
+            .collect();
+        want_sums.then(|| {
+            sums.into_iter()
+                .map(|p| p.expect("sums asked for"))
+                .collect()
+        })
     }
 }
 
@@ -342,8 +387,8 @@ mod tests {
         let mut full = skip.clone();
         full.neo_live = true;
         for span in [6.0, 24.0, 0.25] {
-            skip.update(&g, &par, None, &rho, &den, span, &[]);
-            full.update(&g, &par, None, &rho, &den, span, &[]);
+            skip.update(&g, &par, None, &rho, &den, span, &[], false);
+            full.update(&g, &par, None, &rho, &den, span, &[], false);
         }
         assert!(!skip.neo_live);
         let pools = |m: &Matrix| {

@@ -22,6 +22,7 @@ pub mod matrix;
 pub mod params;
 pub mod rng;
 pub mod smoothing;
+pub mod sums;
 pub mod tissue;
 pub mod treatment;
 
@@ -34,6 +35,7 @@ use matrix::Matrix;
 use params::Params;
 use rayon::prelude::*;
 use smoothing::{GaussianSmoother, SmoothScratch};
+use sums::PoolSums;
 use tissue::Geometry;
 use treatment::Channel;
 
@@ -476,12 +478,24 @@ impl Simulation {
     /// quiet step, before sampling (sample times fall on slow-clock boundaries, so sampling does
     /// not change the trajectory) and whenever [`MATRIX_SPAN_H`] has passed.
     pub fn sync(&mut self) {
+        self.sync_with(false);
+    }
+
+    /// [`Simulation::sync`] for a sample: when the matrix is updated now, also returns the
+    /// checked sums of each plane of its pools from the dermis top down (the planes above
+    /// are not updated), found while the update had them in cache, so that the sample need not
+    /// read the pools again (see [`crate::observe::sample::plane_sums`]).
+    pub fn sync_sampled(&mut self) -> Option<Vec<PoolSums>> {
+        self.sync_with(true)
+    }
+
+    fn sync_with(&mut self, want_sums: bool) -> Option<Vec<PoolSums>> {
         self.sync_slow();
         if self.matrix_pending_h <= 0.0 {
-            return;
+            return None;
         }
         let c_int = self.c_int_live.then_some(&self.c_int[..]);
-        self.matrix.update(
+        let sums = self.matrix.update(
             &self.geom,
             &self.par,
             c_int,
@@ -489,6 +503,7 @@ impl Simulation {
             &self.rho_den,
             self.matrix_pending_h,
             &self.pending_dep,
+            want_sums,
         );
         self.pending_dep.clear();
         if self.c_int_live {
@@ -497,6 +512,7 @@ impl Simulation {
         }
         self.rho_int.iter_mut().for_each(|v| *v = 0.0);
         self.matrix_pending_h = 0.0;
+        sums
     }
 
     /// Brings the slow clock up to date: advances N, W, M and B over the time since the last
