@@ -24,7 +24,7 @@ use std::time::Instant;
 use crate::scenario::{self, Scenario};
 use crate::sim::diffusion::{LodScratch, LodSolver};
 use crate::sim::fibroblasts::{
-    Deposit, apply_order, cic_weights, confine, index_span, prefetch_gradient, sample_gradient,
+    Cic, apply_order, cic_weights, confine, index_span, prefetch_gradient, sample_gradient,
     scatter_ordered, voxel_order,
 };
 use crate::sim::rng::{Purpose, Stream};
@@ -314,7 +314,7 @@ impl Reference {
                     if confine(g, &mut q, None) {
                         u[2] = -u[2];
                     }
-                    let dep: Deposit = cic_weights(g, q);
+                    let dep: Cic = cic_weights(g, q);
                     *o = AgentOut {
                         idx: dep.idx,
                         amount: dep.w.map(|w| (w * amount) as f32),

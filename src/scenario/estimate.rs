@@ -83,10 +83,10 @@ mod tests {
         assert_eq!(e.agents_baseline, 13718);
         assert_eq!(e.agents_peak, 3 * 13718);
         // Pending deposits: 24 steps of 0.25 h per matrix update would hold more than the
-        // buffer's bound of 2^17 deposits of 120 bytes.
+        // buffer's bound of 2^17 deposits of 72 bytes.
         assert_eq!(
             e.memory_bytes,
-            2 * (95 * 95 * 80 * 220 + 3 * 13718 * 120 + (1 << 17) * 120)
+            2 * (95 * 95 * 80 * 220 + 3 * 13718 * 120 + (1 << 17) * 72)
         );
         // (56 + 180) days × 24 h ÷ 0.25 h.
         assert_eq!(e.steps_upper_bound, 22656);

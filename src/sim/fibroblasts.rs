@@ -75,19 +75,67 @@ pub enum Fate {
     Divide([f64; 3], [f64; 3]),
 }
 
-/// A cell's deposit in one step: µg/mm³ per unit weight over up to 8 voxels.
+/// A cell's deposit in one step: µg/mm³ per unit weight over the 8 voxels around its position
+/// (cloud in cell). Kept compact (72 bytes): the corners' coordinates along each axis and the
+/// fractional offsets, from which [`Deposit::corners`] forms the 8 indices and weights, rather
+/// than the indices and weights themselves (120 bytes); a default run lists about 10⁵ deposits
+/// between two matrix updates, and they are written and read several times.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Deposit {
-    /// Voxel indices.
-    pub idx: [u32; 8],
-    /// Cloud-in-cell weights (sum 1).
-    pub w: [f64; 8],
+    /// Voxel coordinates of the two corners along x (wrapped), y (wrapped) and z (clamped to
+    /// the dermis).
+    pub xyz: [[u32; 2]; 3],
+    /// Fractional position between the two corners along x, y and z: weights 1 − t and t.
+    pub t: [f64; 3],
     /// Neo collagen I, µg/mm³ (before weights).
     pub col1: f64,
     /// Neo collagen III.
     pub col3: f64,
     /// Neo elastin.
     pub el: f64,
+}
+
+impl Deposit {
+    /// The 8 corners as (voxel index, weight), z slowest and x fastest; each weight is
+    /// w_x w_y w_z, multiplied in that order.
+    #[inline(always)]
+    pub fn corners(&self, g: &Geometry) -> [(u32, f64); 8] {
+        let [xs, ys, zs] = self.xyz;
+        let [tx, ty, tz] = self.t;
+        let (wx, wy, wz) = ([1.0 - tx, tx], [1.0 - ty, ty], [1.0 - tz, tz]);
+        let mut out = [(0u32, 0.0f64); 8];
+        let mut k = 0;
+        for (a, &z) in zs.iter().enumerate() {
+            for (b, &y) in ys.iter().enumerate() {
+                for (c, &x) in xs.iter().enumerate() {
+                    out[k] = (
+                        g.idx(x as usize, y as usize, z as usize) as u32,
+                        wx[c] * wy[b] * wz[a],
+                    );
+                    k += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// The lowest and highest voxel index of the corners.
+    #[inline]
+    pub fn span(&self, g: &Geometry) -> (usize, usize) {
+        let [xs, ys, zs] = self
+            .xyz
+            .map(|v| (v[0].min(v[1]) as usize, v[0].max(v[1]) as usize));
+        (g.idx(xs.0, ys.0, zs.0), g.idx(xs.1, ys.1, zs.1))
+    }
+}
+
+/// Cloud-in-cell indices and weights of one position (see [`cic_weights`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cic {
+    /// Voxel indices, z slowest and x fastest.
+    pub idx: [u32; 8],
+    /// Weights (sum 1).
+    pub w: [f64; 8],
 }
 
 /// The result of one cell's step, inside the agent pass: its new entries go back into the
@@ -431,7 +479,7 @@ fn step_one(cell: &Cell, inp: &AgentInputs, k: &StepConsts) -> Outcome {
         } else {
             par.el_ratio_pap
         };
-        deposit = cic_weights(g, p0);
+        deposit = cic_deposit(g, p0);
         deposit.col3 = coll * f3;
         deposit.col1 = coll * (1.0 - f3);
         deposit.el = coll * el_ratio;
@@ -689,10 +737,10 @@ pub fn wrap_coord(x: f64, l: f64) -> f64 {
     }
 }
 
-/// Cloud-in-cell weights of a position over the 8 nearest voxel centres; weight that would fall
-/// in epidermal voxels goes to the dermal voxel below, weight beyond the bottom stays in the last
-/// layer.
-pub fn cic_weights(g: &Geometry, p: [f64; 3]) -> Deposit {
+/// A deposit of nothing at position `p` over the 8 nearest voxel centres (cloud in cell);
+/// weight that would fall in epidermal voxels goes to the dermal voxel below, weight beyond the
+/// bottom stays in the last layer.
+pub fn cic_deposit(g: &Geometry, p: [f64; 3]) -> Deposit {
     let h = g.h;
     let fx = p[0] / h - 0.5;
     let fy = p[1] / h - 0.5;
@@ -704,21 +752,21 @@ pub fn cic_weights(g: &Geometry, p: [f64; 3]) -> Deposit {
     let ys = [wrap_small(y0 as isize, ny), wrap_small(y0 as isize + 1, ny)];
     let zc = |z: isize| -> usize { z.clamp(g.z_pap as isize, g.nz as isize - 1) as usize };
     let zs = [zc(z0 as isize), zc(z0 as isize + 1)];
-    let wx = [1.0 - tx, tx];
-    let wy = [1.0 - ty, ty];
-    let wz = [1.0 - tz, tz];
-    let mut d = Deposit::default();
-    let mut k = 0;
-    for (a, &z) in zs.iter().enumerate() {
-        for (b, &y) in ys.iter().enumerate() {
-            for (c, &x) in xs.iter().enumerate() {
-                d.idx[k] = g.idx(x, y, z) as u32;
-                d.w[k] = wx[c] * wy[b] * wz[a];
-                k += 1;
-            }
-        }
+    Deposit {
+        xyz: [xs, ys, zs].map(|v| v.map(|i| i as u32)),
+        t: [tx, ty, tz],
+        ..Deposit::default()
     }
-    d
+}
+
+/// Cloud-in-cell indices and weights of a position over the 8 nearest voxel centres, as
+/// [`cic_deposit`] spreads a deposit.
+pub fn cic_weights(g: &Geometry, p: [f64; 3]) -> Cic {
+    let c = cic_deposit(g, p).corners(g);
+    Cic {
+        idx: c.map(|(i, _)| i),
+        w: c.map(|(_, w)| w),
+    }
 }
 
 /// Wraps an index that lies within a few periods of [0, n) without an integer division.

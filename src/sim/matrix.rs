@@ -11,7 +11,7 @@
 //! c' = c e^(−λΔt) + S (1 − e^(−λΔt))/λ.
 
 use crate::sim::diffusion::{has_avx2, row_kernel};
-use crate::sim::fibroblasts::{Deposit, add_meeting, block_spans, index_span};
+use crate::sim::fibroblasts::{Deposit, add_meeting, block_spans};
 use crate::sim::params::Params;
 use crate::sim::sums::{PoolSums, sum_checked};
 use crate::sim::tissue::Geometry;
@@ -66,11 +66,10 @@ pub fn decay_factors(x: f64) -> (f64, f64) {
 /// Adds a cell's cloud-in-cell deposit to `out`, the part of the grid (one `[col1, col3,
 /// elastin]` per voxel) from voxel `off`; corners outside `out` are skipped.
 #[inline]
-pub fn add_deposit(d: &Deposit, out: &mut [[f64; 3]], off: usize) {
-    for k in 0..8 {
-        let j = (d.idx[k] as usize).wrapping_sub(off);
+pub fn add_deposit(g: &Geometry, d: &Deposit, out: &mut [[f64; 3]], off: usize) {
+    for (i, w) in d.corners(g) {
+        let j = (i as usize).wrapping_sub(off);
         if let Some(slot) = out.get_mut(j) {
-            let w = d.w[k];
             slot[0] += w * d.col1;
             slot[1] += w * d.col3;
             slot[2] += w * d.el;
@@ -156,7 +155,7 @@ impl Matrix {
             self.neo_live || (pending.is_empty() && !self.dep_live),
             "deposits while the neo pools are marked zero"
         );
-        let blocks = block_spans(pending, |d| Some(index_span(&d.idx)));
+        let blocks = block_spans(pending, |d| Some(d.span(g)));
         let dep_live = self.dep_live;
         self.dep_live = false;
         let plane = g.plane();
@@ -227,7 +226,9 @@ impl Matrix {
                         } else if !native_only {
                             dp.fill([0.0; 3]);
                         }
-                        add_meeting(&blocks, pending, dp, off, &add_deposit);
+                        add_meeting(&blocks, pending, dp, off, &|d, o, lo| {
+                            add_deposit(g, d, o, lo)
+                        });
                         if cslice.is_none() {
                             // No protease over the span: every rate is a constant of the pool, so
                             // the decay factors are computed once for the plane (quiet steps take

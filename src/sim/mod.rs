@@ -27,9 +27,7 @@ pub mod tissue;
 pub mod treatment;
 
 use crate::scenario::Scenario;
-use fibroblasts::{
-    AgentInputs, CellState, Deposit, Fate, Fibroblasts, PassBlock, index_span, scatter_ordered,
-};
+use fibroblasts::{AgentInputs, CellState, Deposit, Fate, Fibroblasts, PassBlock, scatter_ordered};
 use fields::Fields;
 use matrix::Matrix;
 use params::Params;
@@ -767,7 +765,7 @@ impl Simulation {
         if self.pending_dep.is_empty() {
             return;
         }
-        add_deposits(&mut self.matrix.dep, self.geom.plane(), &self.pending_dep);
+        add_deposits(&self.geom, &mut self.matrix.dep, &self.pending_dep);
         self.pending_dep.clear();
         self.matrix.dep_live = true;
     }
@@ -779,7 +777,7 @@ impl Simulation {
             return std::borrow::Cow::Borrowed(&self.matrix.dep);
         }
         let mut d = self.matrix.dep.clone();
-        add_deposits(&mut d, self.geom.plane(), &self.pending_dep);
+        add_deposits(&self.geom, &mut d, &self.pending_dep);
         std::borrow::Cow::Owned(d)
     }
 
@@ -849,13 +847,13 @@ pub const PENDING_DEPOSITS_MAX: usize = 1 << 17;
 
 /// Adds cloud-in-cell deposits (in their order) to `dst`, one `[col1, col3, elastin]` per
 /// voxel, with [`scatter_ordered`].
-fn add_deposits(dst: &mut [[f64; 3]], plane: usize, items: &[Deposit]) {
+fn add_deposits(g: &Geometry, dst: &mut [[f64; 3]], items: &[Deposit]) {
     scatter_ordered(
         dst,
-        plane,
+        g.plane(),
         items,
-        |d| Some(index_span(&d.idx)),
-        matrix::add_deposit,
+        |d| Some(d.span(g)),
+        |d, slab, off| matrix::add_deposit(g, d, slab, off),
     );
 }
 
