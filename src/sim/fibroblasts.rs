@@ -1175,3 +1175,60 @@ mod sample_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod deposit_tests {
+    use super::{cic_deposit, cic_weights, index_span};
+    use crate::scenario::Scenario;
+    use crate::sim::tissue::Geometry;
+
+    /// The compact deposit's corners: weights non-negative and summing to 1, every corner in
+    /// the dermis and within one voxel of the position (periodically in x, y), and its span
+    /// the lowest and highest corner index; near the block's sides, the top and the bottom too.
+    #[test]
+    fn compact_deposit_corners_and_span() {
+        let mut s = Scenario::default();
+        s.tissue.domain_um = [200.0, 160.0];
+        let g = Geometry::new(&s);
+        let (lx, ly, lz) = (g.lx(), g.ly(), g.lz());
+        let top = g.dermis_top();
+        let mut q = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            q ^= q << 13;
+            q ^= q >> 7;
+            q ^= q << 17;
+            (q >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let edges = [0.0, 1e-9, 3.0, lx - 3.0, lx - 1e-9];
+        for n in 0..2000 {
+            let mut p = [next() * lx, next() * ly, top + next() * (lz - top)];
+            if n < 25 {
+                p[0] = edges[n % 5];
+                p[1] = edges[n / 5].min(ly - 1e-9);
+                p[2] = if n % 2 == 0 { top } else { lz - 1e-9 };
+            }
+            let d = cic_deposit(&g, p);
+            let c = d.corners(&g);
+            let sum: f64 = c.iter().map(|&(_, w)| w).sum();
+            assert!((sum - 1.0).abs() < 1e-12, "{p:?}: weights sum to {sum}");
+            for &(i, w) in &c {
+                let i = i as usize;
+                assert!(w >= 0.0 && i < g.voxels(), "{p:?}");
+                let (x, y, z) = (i % g.nx, i / g.nx % g.ny, i / g.plane());
+                assert!(z >= g.z_pap, "{p:?}: corner above the dermis");
+                let near = |c: usize, v: f64, l: f64| {
+                    let dv = ((c as f64 + 0.5) * g.h - v).rem_euclid(l);
+                    dv.min(l - dv) <= g.h + 1e-9
+                };
+                assert!(
+                    near(x, p[0], lx) && near(y, p[1], ly),
+                    "{p:?}: corner {x}, {y}"
+                );
+                assert!((z as f64 + 0.5) * g.h - p[2] <= g.h + 1e-9, "{p:?}");
+            }
+            let cic = cic_weights(&g, p);
+            assert_eq!(d.span(&g), index_span(&cic.idx), "{p:?}");
+            assert_eq!(cic.idx, c.map(|(i, _)| i));
+        }
+    }
+}
