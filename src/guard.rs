@@ -168,7 +168,8 @@ pub fn guarded_fields(sim: &Simulation) -> [(&'static str, &[f32]); 7] {
 }
 
 /// The matrix pools the guard checks (f64 per voxel), as [`guarded_fields`]; the pending
-/// deposits (`matrix.dep`, three per voxel) are checked besides.
+/// deposits (`matrix.dep`, three per voxel) are checked besides. The order is that of
+/// [`crate::sim::sums::PoolSums`], in which the matrix update also sums its planes.
 pub fn guarded_pools(sim: &Simulation) -> [(&'static str, &[f64]); 8] {
     let m = &sim.matrix;
     [

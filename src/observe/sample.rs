@@ -5,7 +5,7 @@ use crate::guard;
 use crate::observe::record::{GlobalRow, ProfileRow, RegionRow, SectionRow};
 use crate::sim::Simulation;
 use crate::sim::fibroblasts::CellState;
-use crate::sim::sums::{LANES, PoolSums, sum_checked};
+use crate::sim::sums::{LANES, PoolSums, pool_sums, sum_checked};
 use crate::sim::tissue::Layer;
 use rayon::prelude::*;
 
@@ -103,27 +103,21 @@ pub fn plane_sums(sim: &Simulation, pools: Option<&[PoolSums]>) -> Vec<PlaneSums
             let mut clean = true;
             // Every array the numerical guard checks is checked here, and summed where a row
             // reports it.
+            // The pools' sums: found by the matrix update that has just run, or read here.
             let given = pools.and_then(|p| z.checked_sub(g.z_pap).and_then(|k| p.get(k)));
-            if let Some(p) = given {
-                clean &= p.clean;
-                for ((name, _), &sum) in guard::guarded_pools(sim).iter().zip(&p.sums) {
-                    if let Some(k) = slot(name) {
-                        s[k] = sum;
-                    }
+            let read;
+            let pool = match given {
+                Some(p) => p,
+                None => {
+                    read = pool_sums(
+                        guard::guarded_pools(sim).map(|(_, v)| &v[r.clone()]),
+                        m.neo_live,
+                    );
+                    &read
                 }
-            }
-            for (name, v) in guard::guarded_pools(sim)
-                .into_iter()
-                .filter(|_| given.is_none())
-            {
-                // While the matrix says so, the neo pools and the fibrin have never been
-                // written: every value is zero, which sums to +0 and passes the check, so
-                // they are not read (most of the untreated arm's samples).
-                if !m.neo_live && matches!(slot(name), Some(N1 | N3 | NE | FIB)) {
-                    continue;
-                }
-                let (sum, ok) = sum_checked(&v[r.clone()], |x| x);
-                clean &= ok;
+            };
+            clean &= pool.clean;
+            for ((name, _), &sum) in guard::guarded_pools(sim).iter().zip(&pool.sums) {
                 if let Some(k) = slot(name) {
                     s[k] = sum;
                 }

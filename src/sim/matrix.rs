@@ -13,7 +13,7 @@
 use crate::sim::diffusion::{has_avx2, row_kernel};
 use crate::sim::fibroblasts::{Deposit, add_meeting, block_spans};
 use crate::sim::params::Params;
-use crate::sim::sums::{PoolSums, sum_checked};
+use crate::sim::sums::{PoolSums, pool_sums};
 use crate::sim::tissue::Geometry;
 use rayon::prelude::*;
 
@@ -291,30 +291,7 @@ impl Matrix {
                     // The plane's pools are in cache: their sums for the sample that asked for
                     // them, as the sampling would find them (zero pools of untreated tissue are
                     // not read, as there).
-                    want_sums.then(|| {
-                        let mut p = PoolSums {
-                            sums: [0.0; 8],
-                            clean: true,
-                        };
-                        let pools: [(&[f64], bool); 8] = [
-                            (c1, true),
-                            (c3, true),
-                            (a1, neo_live),
-                            (a3, neo_live),
-                            (tot, true),
-                            (e, true),
-                            (ae, neo_live),
-                            (fb, neo_live),
-                        ];
-                        for (k, (v, read)) in pools.into_iter().enumerate() {
-                            if read {
-                                let (sum, ok) = sum_checked(v, |x| x);
-                                p.sums[k] = sum;
-                                p.clean &= ok;
-                            }
-                        }
-                        p
-                    })
+                    want_sums.then(|| pool_sums([c1, c3, a1, a3, tot, e, ae, fb], neo_live))
                 },
             )
             .collect();

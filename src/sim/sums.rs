@@ -52,6 +52,29 @@ pub struct PoolSums {
     pub clean: bool,
 }
 
+/// Which of the pools, in [`PoolSums`] order, are the neo pools and the fibrin: zero, and not
+/// read, while the matrix has never had a deposit ([`crate::sim::matrix::Matrix::neo_live`]).
+const NEO_OR_FIBRIN: [bool; 8] = [false, false, true, true, false, false, true, true];
+
+/// The checked sums of one plane of the eight pools, given in [`PoolSums`] order. Without
+/// `neo_live` the neo pools and the fibrin are all zero: they are not read, and their sums are
+/// the +0 that reading them would give. The matrix update (on the planes it has just written)
+/// and the sampling (on the others) both sum the pools here.
+pub fn pool_sums(planes: [&[f64]; 8], neo_live: bool) -> PoolSums {
+    let mut p = PoolSums {
+        sums: [0.0; 8],
+        clean: true,
+    };
+    for (k, v) in planes.into_iter().enumerate() {
+        if neo_live || !NEO_OR_FIBRIN[k] {
+            let (sum, ok) = sum_checked(v, |x| x);
+            p.sums[k] = sum;
+            p.clean &= ok;
+        }
+    }
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
