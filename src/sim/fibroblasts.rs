@@ -142,18 +142,8 @@ pub struct Cic {
 /// cell's storage, its deposit and fate into the block's [`PassBlock`].
 #[derive(Debug, Clone, Copy)]
 struct Outcome {
-    /// New position.
-    pos: [f64; 3],
-    /// New direction.
-    dir: [f64; 3],
-    /// New state.
-    state: CellState,
-    /// New τ.
-    tau: f64,
-    /// New τ_q.
-    tau_q: f64,
-    /// New home layer.
-    home: Layer,
+    /// The cell's entries at the end of the step.
+    next: Entries,
     /// Death or division.
     fate: Fate,
     /// Matrix deposit.
@@ -306,8 +296,7 @@ impl Fibroblasts {
                         if let Some(&q) = pos.get(j + PREFETCH_AHEAD) {
                             prefetch(q, inp, k.inv_h);
                         }
-                        let cell = Cell {
-                            id: id[j],
+                        let cell = Entries {
                             pos: pos[j],
                             dir: dir[j],
                             state: state[j],
@@ -315,13 +304,14 @@ impl Fibroblasts {
                             tau_q: tau_q[j],
                             home: home[j],
                         };
-                        let o = step_one(&cell, inp, &k);
-                        pos[j] = o.pos;
-                        dir[j] = o.dir;
-                        state[j] = o.state;
-                        tau[j] = o.tau;
-                        tau_q[j] = o.tau_q;
-                        home[j] = o.home;
+                        let o = step_one(id[j], &cell, inp, &k);
+                        let e = o.next;
+                        pos[j] = e.pos;
+                        dir[j] = e.dir;
+                        state[j] = e.state;
+                        tau[j] = e.tau;
+                        tau_q[j] = e.tau_q;
+                        home[j] = e.home;
                         if o.deposit.col1 > 0.0 || o.deposit.col3 > 0.0 || o.deposit.el > 0.0 {
                             out.deposits.push(o.deposit);
                         }
@@ -356,9 +346,9 @@ fn prefetch(p: [f64; 3], inp: &AgentInputs, inv_h: f64) {
     }
 }
 
-/// One cell's state at the start of a step (a copy of its entries in [`Fibroblasts`]).
-struct Cell {
-    id: u64,
+/// A cell's entries in [`Fibroblasts`] that its step reads and rewrites (all but its id).
+#[derive(Debug, Clone, Copy)]
+struct Entries {
     pos: [f64; 3],
     dir: [f64; 3],
     state: CellState,
@@ -367,11 +357,11 @@ struct Cell {
     home: Layer,
 }
 
-fn step_one(cell: &Cell, inp: &AgentInputs, k: &StepConsts) -> Outcome {
+fn step_one(id: u64, cell: &Entries, inp: &AgentInputs, k: &StepConsts) -> Outcome {
     let g = inp.geom;
     let par = inp.par;
     let dt = inp.dt;
-    let mut rng = Stream::new(inp.seed, inp.purpose, cell.id, inp.tick);
+    let mut rng = Stream::new(inp.seed, inp.purpose, id, inp.tick);
     let p0 = cell.pos;
     let state = cell.state;
     let iv = g.voxel_of(p0);
@@ -561,12 +551,14 @@ fn step_one(cell: &Cell, inp: &AgentInputs, k: &StepConsts) -> Outcome {
         u[2] = -u[2];
     }
     Outcome {
-        pos: p,
-        dir: u,
-        state: new_state,
-        tau,
-        tau_q,
-        home,
+        next: Entries {
+            pos: p,
+            dir: u,
+            state: new_state,
+            tau,
+            tau_q,
+            home,
+        },
         fate,
         deposit,
     }
