@@ -11,7 +11,7 @@
 //! One step: sources are added (a fixed source in field 0, the agents' deposits of the
 //! previous step in field 1), the 4 fields are solved, then every agent reads the gradient of
 //! field 0 at its position ([`sample_gradient`]), turns and moves ([`confine`]) and computes
-//! its deposit ([`cic_weights`]) in a parallel pass writing only its own output; the deposits
+//! its deposit ([`cic_deposit`]) in a parallel pass writing only its own output; the deposits
 //! are then summed into the source buffer in agent order, so the result does not depend on the
 //! number of threads. Random numbers come from the engine's counter-based [`Stream`].
 
@@ -24,7 +24,7 @@ use std::time::Instant;
 use crate::scenario::{self, Scenario};
 use crate::sim::diffusion::{LodScratch, LodSolver};
 use crate::sim::fibroblasts::{
-    Cic, apply_order, cic_weights, confine, index_span, prefetch_gradient, sample_gradient,
+    apply_order, cic_deposit, confine, index_span, prefetch_gradient, sample_gradient,
     scatter_ordered, voxel_order,
 };
 use crate::sim::rng::{Purpose, Stream};
@@ -314,10 +314,10 @@ impl Reference {
                     if confine(g, &mut q, None) {
                         u[2] = -u[2];
                     }
-                    let dep: Cic = cic_weights(g, q);
+                    let corners = cic_deposit(g, q).corners(g);
                     *o = AgentOut {
-                        idx: dep.idx,
-                        amount: dep.w.map(|w| (w * amount) as f32),
+                        idx: corners.map(|(i, _)| i),
+                        amount: corners.map(|(_, w)| (w * amount) as f32),
                     };
                     *p = q;
                 }

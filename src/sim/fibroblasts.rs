@@ -129,15 +129,6 @@ impl Deposit {
     }
 }
 
-/// Cloud-in-cell indices and weights of one position (see [`cic_weights`]).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Cic {
-    /// Voxel indices, z slowest and x fastest.
-    pub idx: [u32; 8],
-    /// Weights (sum 1).
-    pub w: [f64; 8],
-}
-
 /// The result of one cell's step, inside the agent pass: its new entries go back into the
 /// cell's storage, its deposit and fate into the block's [`PassBlock`].
 #[derive(Debug, Clone, Copy)]
@@ -751,16 +742,6 @@ pub fn cic_deposit(g: &Geometry, p: [f64; 3]) -> Deposit {
     }
 }
 
-/// Cloud-in-cell indices and weights of a position over the 8 nearest voxel centres, as
-/// [`cic_deposit`] spreads a deposit.
-pub fn cic_weights(g: &Geometry, p: [f64; 3]) -> Cic {
-    let c = cic_deposit(g, p).corners(g);
-    Cic {
-        idx: c.map(|(i, _)| i),
-        w: c.map(|(_, w)| w),
-    }
-}
-
 /// Wraps an index that lies within a few periods of [0, n) without an integer division.
 #[inline]
 pub fn wrap_small(mut i: isize, n: isize) -> usize {
@@ -1170,7 +1151,7 @@ mod sample_tests {
 
 #[cfg(test)]
 mod deposit_tests {
-    use super::{cic_deposit, cic_weights, index_span};
+    use super::{cic_deposit, index_span};
     use crate::scenario::Scenario;
     use crate::sim::tissue::Geometry;
 
@@ -1218,9 +1199,7 @@ mod deposit_tests {
                 );
                 assert!((z as f64 + 0.5) * g.h - p[2] <= g.h + 1e-9, "{p:?}");
             }
-            let cic = cic_weights(&g, p);
-            assert_eq!(d.span(&g), index_span(&cic.idx), "{p:?}");
-            assert_eq!(cic.idx, c.map(|(i, _)| i));
+            assert_eq!(d.span(&g), index_span(&c.map(|(i, _)| i)), "{p:?}");
         }
     }
 }
