@@ -100,23 +100,25 @@ impl Deposit {
     /// w_x w_y w_z, multiplied in that order.
     #[inline(always)]
     pub fn corners(&self, g: &Geometry) -> [(u32, f64); 8] {
+        let (lo, hi) = (self.layer_corners(g, 0), self.layer_corners(g, 1));
+        std::array::from_fn(|k| if k < 4 { lo[k] } else { hi[k - 4] })
+    }
+
+    /// The 4 corners of z layer `a` (0 or 1) of [`Deposit::corners`], in its order and with
+    /// its weights.
+    #[inline(always)]
+    pub fn layer_corners(&self, g: &Geometry, a: usize) -> [(u32, f64); 4] {
         let [xs, ys, zs] = self.xyz;
         let [tx, ty, tz] = self.t;
         let (wx, wy, wz) = ([1.0 - tx, tx], [1.0 - ty, ty], [1.0 - tz, tz]);
-        let mut out = [(0u32, 0.0f64); 8];
-        let mut k = 0;
-        for (a, &z) in zs.iter().enumerate() {
-            for (b, &y) in ys.iter().enumerate() {
-                for (c, &x) in xs.iter().enumerate() {
-                    out[k] = (
-                        g.idx(x as usize, y as usize, z as usize) as u32,
-                        wx[c] * wy[b] * wz[a],
-                    );
-                    k += 1;
-                }
-            }
-        }
-        out
+        let z = zs[a] as usize;
+        std::array::from_fn(|k| {
+            let (b, c) = (k / 2, k % 2);
+            (
+                g.idx(xs[c] as usize, ys[b] as usize, z) as u32,
+                wx[c] * wy[b] * wz[a],
+            )
+        })
     }
 
     /// The lowest and highest voxel index of the corners.

@@ -65,14 +65,24 @@ pub fn decay_factors(x: f64) -> (f64, f64) {
 
 /// Adds a cell's cloud-in-cell deposit to `out`, the part of the grid (one `[col1, col3,
 /// elastin]` per voxel) from voxel `off`; corners outside `out` are skipped.
+///
+/// The corners are those of [`Deposit::corners`], added in its order with its weights; the
+/// four of a z layer that lies wholly outside `out` are not formed at all (the matrix update
+/// passes one plane, which a deposit's other layer never meets).
 #[inline]
 pub fn add_deposit(g: &Geometry, d: &Deposit, out: &mut [[f64; 3]], off: usize) {
-    for (i, w) in d.corners(g) {
-        let j = (i as usize).wrapping_sub(off);
-        if let Some(slot) = out.get_mut(j) {
-            slot[0] += w * d.col1;
-            slot[1] += w * d.col3;
-            slot[2] += w * d.el;
+    let plane = g.plane();
+    for a in 0..2 {
+        let start = d.xyz[2][a] as usize * plane;
+        if start >= off + out.len() || start + plane <= off {
+            continue;
+        }
+        for (i, w) in d.layer_corners(g, a) {
+            if let Some(slot) = out.get_mut((i as usize).wrapping_sub(off)) {
+                slot[0] += w * d.col1;
+                slot[1] += w * d.col3;
+                slot[2] += w * d.el;
+            }
         }
     }
 }
@@ -378,6 +388,64 @@ mod tests {
         assert_eq!(pools(&skip), pools(&full));
         let base = Matrix::baseline(&g);
         assert_ne!(pools(&skip), pools(&base), "the update changed nothing");
+    }
+
+    /// Deposits added part by part (one plane, as the matrix update does, or slabs of several
+    /// planes, as the early additions do) give, bit for bit, the sums of the plain loop over
+    /// all 8 corners of every deposit, also where both z layers of a deposit clamp to the top
+    /// or bottom plane and where its corners wrap around the block's sides.
+    #[test]
+    fn deposits_added_by_parts_equal_the_loop_over_all_corners() {
+        let mut sc = Scenario::default();
+        sc.tissue.domain_um = [120.0, 100.0];
+        let g = Geometry::new(&sc);
+        let (lx, ly, lz) = (g.lx(), g.ly(), g.lz());
+        let top = g.dermis_top();
+        let val = |i: u64| (crate::sim::rng::mix64(i) >> 11) as f64 / (1u64 << 53) as f64;
+        let deposits: Vec<Deposit> = (0..3000u64)
+            .map(|k| {
+                let mut p = [val(4 * k) * lx, val(4 * k + 1) * ly, 0.0];
+                p[2] = match k % 5 {
+                    0 => top,
+                    1 => lz - 1e-9,
+                    _ => top + val(4 * k + 2) * (lz - top),
+                };
+                if k % 7 == 0 {
+                    p[0] = lx - 1e-9;
+                }
+                let mut d = crate::sim::fibroblasts::cic_deposit(&g, p);
+                d.col1 = val(4 * k + 3);
+                d.col3 = 0.3 * d.col1 + 1e-3;
+                d.el = 0.01 * d.col1;
+                d
+            })
+            .collect();
+        let n = g.voxels();
+        let mut whole = vec![[0.0f64; 3]; n];
+        for d in &deposits {
+            for (i, w) in d.corners(&g) {
+                let s = &mut whole[i as usize];
+                s[0] += w * d.col1;
+                s[1] += w * d.col3;
+                s[2] += w * d.el;
+            }
+        }
+        let plane = g.plane();
+        for part in [plane, 3 * plane, n] {
+            let mut by_parts = vec![[0.0f64; 3]; n];
+            for (k, out) in by_parts.chunks_mut(part).enumerate() {
+                for d in &deposits {
+                    add_deposit(&g, d, out, k * part);
+                }
+            }
+            let bits = |v: &[[f64; 3]]| v.iter().map(|s| s.map(f64::to_bits)).collect::<Vec<_>>();
+            assert_eq!(bits(&by_parts), bits(&whole), "parts of {part} voxels");
+        }
+        assert!(
+            whole[g.z_pap * plane..(g.z_pap + 1) * plane]
+                .iter()
+                .any(|s| s[0] > 0.0)
+        );
     }
 
     #[test]

@@ -840,8 +840,8 @@ impl Simulation {
     }
 }
 
-/// Pending deposits (about 120 bytes each) beyond which they are added to `matrix.dep` before
-/// the next matrix update, bounding the buffer at about 16 MB (more than the 6 h between matrix
+/// Pending deposits (72 bytes each) beyond which they are added to `matrix.dep` before
+/// the next matrix update, bounding the buffer at about 9.4 MB (more than the 6 h between matrix
 /// updates of settled steps make in the default block; fine steps may reach it).
 pub const PENDING_DEPOSITS_MAX: usize = 1 << 17;
 
