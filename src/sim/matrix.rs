@@ -139,6 +139,10 @@ impl Matrix {
     /// `dep`, then `pending` (in the order made, see [`add_deposit`]). With synthesis and
     /// protease averaged over the span each pool is integrated exactly.
     ///
+    /// The integrals are consumed too: each dermal plane of `rho_int` and `c_int` (whole-grid
+    /// arrays) is zeroed right after its pools are updated, while it is in cache; the planes
+    /// above the dermis, which the update does not read, are left to the caller.
+    ///
     /// Each plane's deposits are summed into a buffer of one plane (which stays in cache)
     /// just before that plane's pools are updated: the same sums, in the same order, as adding
     /// every deposit to `dep` first, without a pass over a grid-sized array.
@@ -151,8 +155,8 @@ impl Matrix {
         &mut self,
         g: &Geometry,
         par: &Params,
-        c_int: Option<&[f32]>,
-        rho_int: &[f32],
+        c_int: Option<&mut [f32]>,
+        rho_int: &mut [f32],
         rho_den: &[f64],
         span: f64,
         pending: &[Deposit],
@@ -185,6 +189,11 @@ impl Matrix {
             ..
         } = self;
         let neo_live = *neo_live;
+        // Each dermal plane of ∫C dt, or none (no protease over the span).
+        let c_planes: Vec<Option<&mut [f32]>> = match c_int {
+            Some(c) => c[start..].chunks_mut(plane).map(Some).collect(),
+            None => (z0..g.nz).map(|_| None).collect(),
+        };
         let chunks = col1[start..]
             .par_chunks_mut(plane)
             .zip(col3[start..].par_chunks_mut(plane))
@@ -195,6 +204,8 @@ impl Matrix {
             .zip(fibrin[start..].par_chunks_mut(plane))
             .zip(dep[start..].par_chunks_mut(plane))
             .zip(total[start..].par_chunks_mut(plane))
+            .zip(rho_int[start..].par_chunks_mut(plane))
+            .zip(c_planes)
             .enumerate();
         let kmax = par
             .k_col
@@ -208,7 +219,7 @@ impl Matrix {
         let sums: Vec<Option<PoolSums>> = chunks
             .map_init(
                 fresh,
-                |dl, (k, ((((((((c1, c3), e), a1), a3), ae), fb), grid), tot))| {
+                |dl, (k, ((((((((((c1, c3), e), a1), a3), ae), fb), grid), tot), rho), cplane))| {
                     'plane: {
                         let z = z0 + k;
                         let b = g.baseline(g.layer_of_z(z));
@@ -218,12 +229,12 @@ impl Matrix {
                         let syn1 = par.s_col * b.col1 / den;
                         let syn3 = par.s_col * b.col3 / den;
                         let syne = par.s_el * b.elastin / den;
-                        let cslice = c_int.map(|c| &c[off..off + plane]);
+                        let cslice = cplane.as_deref();
                         let cmax =
                             cslice.map_or(0.0, |c| c.iter().fold(0.0f32, |a, &v| a.max(v)) as f64);
                         // Small exponents everywhere in the plane: branch-free polynomial path.
                         let small = kmax * span + mumax * cmax < 2e-2;
-                        let rho = &rho_int[off..off + plane];
+                        let rho = &rho[..];
                         // Untreated tissue without protease: the neo pools, fibrin and deposits are
                         // zero and stay zero, so only the native pools are updated.
                         let native_only = !neo_live && cslice.is_none();
@@ -297,6 +308,11 @@ impl Matrix {
                                 *f = if v < 1e-12 { 0.0 } else { v };
                             }
                         }
+                    }
+                    // The span's integrals are consumed.
+                    rho.fill(0.0);
+                    if let Some(c) = cplane {
+                        c.fill(0.0);
                     }
                     // The plane's pools are in cache: their sums for the sample that asked for
                     // them, as the sampling would find them (zero pools of untreated tissue are
@@ -375,8 +391,8 @@ mod tests {
         let mut full = skip.clone();
         full.neo_live = true;
         for span in [6.0, 24.0, 0.25] {
-            skip.update(&g, &par, None, &rho, &den, span, &[], false);
-            full.update(&g, &par, None, &rho, &den, span, &[], false);
+            skip.update(&g, &par, None, &mut rho.clone(), &den, span, &[], false);
+            full.update(&g, &par, None, &mut rho.clone(), &den, span, &[], false);
         }
         assert!(!skip.neo_live);
         let pools = |m: &Matrix| {

@@ -492,23 +492,28 @@ impl Simulation {
         if self.matrix_pending_h <= 0.0 {
             return None;
         }
-        let c_int = self.c_int_live.then_some(&self.c_int[..]);
+        // The update zeroes the dermal planes of ∫C dt and ∫ρ dt as it consumes them; ∫C dt
+        // above the dermis (the fields reach into the epidermis) is zeroed here. ∫ρ dt is
+        // accumulated over the dermis only.
+        let top = self.geom.z_pap * self.geom.plane();
+        let c_int = if self.c_int_live {
+            self.c_int[..top].fill(0.0);
+            Some(&mut self.c_int[..])
+        } else {
+            None
+        };
         let sums = self.matrix.update(
             &self.geom,
             &self.par,
             c_int,
-            &self.rho_int,
+            &mut self.rho_int,
             &self.rho_den,
             self.matrix_pending_h,
             &self.pending_dep,
             want_sums,
         );
         self.pending_dep.clear();
-        if self.c_int_live {
-            self.c_int.iter_mut().for_each(|v| *v = 0.0);
-            self.c_int_live = false;
-        }
-        self.rho_int.iter_mut().for_each(|v| *v = 0.0);
+        self.c_int_live = false;
         self.matrix_pending_h = 0.0;
         sums
     }
