@@ -156,14 +156,15 @@ pub use crate::sim::sums::acceptable;
 /// checked there too.
 pub fn guarded_fields(sim: &Simulation) -> [(&'static str, &[f32]); 7] {
     let f = &sim.fields;
+    let [p, t, c] = f.on_voxels();
     [
         ("neutrophils", &f.n),
         ("damage", &f.w),
         ("platelets", &f.plt),
         ("macrophages", &f.m),
-        ("pdgf", &f.p),
-        ("tgfb", &f.t),
-        ("protease", &f.c),
+        ("pdgf", p),
+        ("tgfb", t),
+        ("protease", c),
     ]
 }
 

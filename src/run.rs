@@ -248,9 +248,10 @@ pub mod hooks {
                 continue;
             }
             let i = sim.geom.voxels() / 2;
+            let j = sim.fields.p.len() / 2;
             match field.as_str() {
-                "pdgf" => sim.fields.p[i] = f32::NAN,
-                "tgfb" => sim.fields.t[i] = f32::NAN,
+                "pdgf" => sim.fields.p[j] = f32::NAN,
+                "tgfb" => sim.fields.t[j] = f32::NAN,
                 _ => {
                     sim.sync();
                     sim.matrix.n1[i] = f64::NAN;

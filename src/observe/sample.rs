@@ -133,8 +133,9 @@ pub fn plane_sums(sim: &Simulation, pools: Option<&[PoolSums]>) -> Vec<PlaneSums
             if m.dep_live {
                 clean &= sum_checked(m.dep[r.clone()].as_flattened(), |x| x).1;
             }
-            let pmax = lane_max(&f.p[r.clone()]);
-            let tmax = lane_max(&f.t[r]);
+            let [pv, tv, _] = f.on_voxels();
+            let pmax = lane_max(&pv[r.clone()]);
+            let tmax = lane_max(&tv[r]);
             PlaneSums {
                 s,
                 pmax,

@@ -432,9 +432,19 @@ impl Simulation {
         s.last_quiet = r.bool()?;
         s.next_session = r.u64()? as usize;
         s.work = read_work_stats(r)?;
+        // P, T and C live on the signal grid.
+        let ns = s.fields.sg.voxels();
         let mut fields = Vec::with_capacity(7);
-        for name in ["n", "w", "plt", "m", "p", "t", "c"] {
-            fields.push(expect_len(r.f32s()?, n, name)?);
+        for (name, len) in [
+            ("n", n),
+            ("w", n),
+            ("plt", n),
+            ("m", n),
+            ("p", ns),
+            ("t", ns),
+            ("c", ns),
+        ] {
+            fields.push(expect_len(r.f32s()?, len, name)?);
         }
         s.fields.slow_live = r.bool()?;
         for k in 0..3 {
@@ -447,6 +457,8 @@ impl Simulation {
         ] {
             *dst = it.next().unwrap_or_default();
         }
+        // B and M on a coarser signal grid, as the last slow update left them.
+        f.restrict_sources();
         let m = &mut s.matrix;
         for (dst, name) in [
             (&mut m.col1, "col1"),
@@ -510,7 +522,7 @@ impl Simulation {
             return Err("the session schedule differs from the scenario's".into());
         }
         s.rho_num = expect_len(r.f32s()?, n, "ρ")?;
-        s.c_int = expect_len(r.f32s()?, n, "∫C dt")?;
+        s.c_int = expect_len(r.f32s()?, s.fields.sg.voxels(), "∫C dt")?;
         s.c_int_live = r.bool()?;
         s.pending_h = r.f64()?;
         s.rho_int = expect_len(r.f32s()?, n, "∫ρ dt")?;

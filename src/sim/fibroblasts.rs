@@ -157,6 +157,8 @@ pub struct AgentInputs<'a> {
     pub geom: &'a Geometry,
     /// Parameters.
     pub par: &'a Params,
+    /// The grid of P and T (the voxel grid, or a coarser signal grid).
+    pub sgeom: &'a Geometry,
     /// PDGF at t_{n+1}, ng/mL.
     pub pdgf: &'a [f32],
     /// TGF-β at t_{n+1}, ng/mL.
@@ -268,7 +270,7 @@ impl Fibroblasts {
         let k = StepConsts {
             e1: (-inp.dt / inp.par.tau_p).exp(),
             e2: (1.0 - (-2.0 * inp.dt / inp.par.tau_p).exp()).sqrt(),
-            inv_h: 1.0 / inp.geom.h,
+            inv_h: 1.0 / inp.sgeom.h,
         };
         self.pos
             .par_chunks_mut(PASS_BLOCK)
@@ -335,7 +337,7 @@ fn prefetch(p: [f64; 3], inp: &AgentInputs, inv_h: f64) {
         }
     }
     if !inp.quiet {
-        prefetch_sample(inp.geom, inv_h, inp.pdgf, inp.tgfb, p);
+        prefetch_sample(inp.sgeom, inv_h, inp.pdgf, inp.tgfb, p);
     }
 }
 
@@ -369,7 +371,7 @@ fn step_one(id: u64, cell: &Entries, inp: &AgentInputs, k: &StepConsts) -> Outco
     let (pv, tv, grad) = if inp.quiet {
         (0.0, 0.0, [0.0; 3])
     } else {
-        sample_fields(g, inp.pdgf, inp.tgfb, p0)
+        sample_fields(inp.sgeom, inp.pdgf, inp.tgfb, p0)
     };
     let hsig = 0.5 * (pv / (pv + par.k_sp) + tv / (tv + par.k_st));
     let hplus = ((hsig - par.h0) / (1.0 - par.h0)).max(0.0);

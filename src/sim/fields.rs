@@ -12,10 +12,15 @@
 //! times of 1.6–4 h) are advanced every step in delta form (see [`Fields::fast_step`]): sources
 //! from t_n (B scaled by its exact decay since the last slow update, M and the activated density
 //! A), and a settled step of `numerics.settle_step_h` once the tissue has settled.
+//!
+//! P, T and C live on the signal grid [`Fields::sg`]: the voxel grid, or with
+//! `numerics.signal_voxel_um` a coarser grid of the same block, to which B, M and A are
+//! restricted and from which P, T and C are prolonged for the outputs ([`crate::sim::transfer`]).
 
 use crate::sim::diffusion::{DeltaJob, LodScratch, LodSolver, has_avx2, row_kernel};
 use crate::sim::params::Params;
 use crate::sim::tissue::Geometry;
+use crate::sim::transfer::Transfer;
 use rayon::prelude::*;
 
 /// Longest delta-form step of P, T, C in a settled step, h: a longer settled step is split
@@ -64,14 +69,32 @@ pub struct Fields {
     settle_span: f64,
     /// Right-hand sides / increments of a delta-form step of P, T, C.
     delta: [Vec<f32>; 3],
-    /// Scratch of the slow step, and of the first field of a fast one.
+    /// Scratch of the slow step, and of the first field of a fast one on the voxel grid.
     scratch: LodScratch,
+    /// Scratch of the first field of a fast step on a coarser signal grid.
+    coarse_scratch: Option<LodScratch>,
     /// Scratch of the second and third fields of a fast step.
     extra_scratch: [LodScratch; 2],
     /// Whether N, W, M, B may be non-zero.
     pub(crate) slow_live: bool,
     /// Whether P, T, C may be non-zero.
     pub(crate) fast_live: [bool; 3],
+    /// The grid of P, T and C (the voxel grid unless `numerics.signal_voxel_um` is coarser).
+    pub sg: Geometry,
+    /// The transfers between the voxel grid and a coarser signal grid (None: the same grid).
+    coarse: Option<Coarse>,
+}
+
+/// What a coarser signal grid adds: the transfers, B and M restricted to it at the last slow
+/// update, and copies of P, T and C on the voxel grid for the outputs.
+#[derive(Clone)]
+struct Coarse {
+    transfer: Transfer,
+    scratch: Vec<f32>,
+    plt: Vec<f32>,
+    m: Vec<f32>,
+    /// P, T, C prolonged to the voxel grid by [`Fields::refresh_outputs`].
+    fine: [Vec<f32>; 3],
 }
 
 /// Coefficients of the exact N, W, M reaction update over one span.
@@ -117,20 +140,40 @@ fn flush(v: f32) -> f32 {
 impl Fields {
     /// Zero fields and solvers for a grid; `slow_span` is the usual slow-clock span and
     /// `settle_span` the settled step, h.
-    pub fn new(g: &Geometry, par: &Params, slow_span: f64, settle_span: f64) -> Self {
+    /// `sg` is the grid of P, T and C: `g` itself, or a coarser grid of the same block.
+    pub fn new(
+        g: &Geometry,
+        sg: &Geometry,
+        par: &Params,
+        slow_span: f64,
+        settle_span: f64,
+    ) -> Self {
         let n = g.voxels();
-        let mk = |d: f64, k: f64, dt: f64| LodSolver::new(g.nx, g.ny, g.nz, g.h, d, k, dt);
-        let solver_m = mk(par.d_m, 0.0, slow_span);
+        let ns = sg.voxels();
+        let solver_m = LodSolver::new(g.nx, g.ny, g.nz, g.h, par.d_m, 0.0, slow_span);
+        let mk = |d: f64, k: f64, dt: f64| LodSolver::new(sg.nx, sg.ny, sg.nz, sg.h, d, k, dt);
+        let coarse = (sg.voxels() != n).then(|| {
+            let transfer = Transfer::new((g.nx, g.ny, g.nz), (sg.nx, sg.ny, sg.nz));
+            Coarse {
+                scratch: vec![0.0; transfer.scratch_len()],
+                transfer,
+                plt: vec![0.0; ns],
+                m: vec![0.0; ns],
+                fine: std::array::from_fn(|_| vec![0.0; n]),
+            }
+        });
         let settle_sub = settle_span / (settle_span / SETTLE_FIELD_MAX_H - 1e-9).ceil().max(1.0);
         let scratch = solver_m.scratch();
+        let fast_scratch = mk(par.d_p, par.k_p, par.dt).scratch();
+        let coarse_scratch = coarse.is_some().then(|| fast_scratch.clone());
         Fields {
             n: vec![0.0; n],
             w: vec![0.0; n],
             plt: vec![0.0; n],
             m: vec![0.0; n],
-            p: vec![0.0; n],
-            t: vec![0.0; n],
-            c: vec![0.0; n],
+            p: vec![0.0; ns],
+            t: vec![0.0; ns],
+            c: vec![0.0; ns],
             solver_m,
             solver_m_span: slow_span,
             solver_p: mk(par.d_p, par.k_p, par.dt),
@@ -140,18 +183,69 @@ impl Fields {
             settle_t: mk(par.d_t, par.k_t, settle_sub),
             settle_c: mk(par.d_c, par.k_c, settle_sub),
             settle_span: settle_sub,
-            delta: std::array::from_fn(|_| vec![0.0; n]),
-            extra_scratch: [scratch.clone(), scratch.clone()],
+            delta: std::array::from_fn(|_| vec![0.0; ns]),
+            extra_scratch: [fast_scratch.clone(), fast_scratch.clone()],
             scratch,
+            coarse_scratch,
             slow_live: false,
             fast_live: [false; 3],
+            sg: sg.clone(),
+            coarse,
         }
     }
 
-    /// Marks every field as possibly non-zero (after an injury or a restore).
+    /// Marks every field as possibly non-zero (after an injury or a restore), and restricts B
+    /// and M to a coarser signal grid.
     pub fn wake(&mut self) {
         self.slow_live = true;
         self.fast_live = [true; 3];
+        self.restrict_sources();
+    }
+
+    /// B and M restricted to a coarser signal grid, as the sources of P, T and C there.
+    pub(crate) fn restrict_sources(&mut self) {
+        if let Some(c) = &mut self.coarse {
+            c.transfer.restrict(&self.plt, &mut c.plt, &mut c.scratch);
+            c.transfer.restrict(&self.m, &mut c.m, &mut c.scratch);
+        }
+    }
+
+    /// P, T and C on the voxel grid, for the outputs and the numerical guard: the fields
+    /// themselves, or on a coarser signal grid their prolongation at the last
+    /// [`Fields::refresh_outputs`].
+    pub fn on_voxels(&self) -> [&[f32]; 3] {
+        match &self.coarse {
+            Some(c) => [&c.fine[0], &c.fine[1], &c.fine[2]],
+            None => [&self.p, &self.t, &self.c],
+        }
+    }
+
+    /// On a coarser signal grid, prolongs P, T and C to the voxel grid for
+    /// [`Fields::on_voxels`]; nothing otherwise.
+    pub fn refresh_outputs(&mut self) {
+        if let Some(c) = &mut self.coarse {
+            for (f, v) in c.fine.iter_mut().zip([&self.p, &self.t, &self.c]) {
+                c.transfer.prolong(v, f, &mut c.scratch);
+            }
+        }
+    }
+
+    /// On a coarser signal grid, `fine` = the prolongation of `coarse` (a signal-grid array);
+    /// a copy otherwise.
+    pub fn prolong(&mut self, coarse: &[f32], fine: &mut [f32]) {
+        match &mut self.coarse {
+            Some(c) => c.transfer.prolong(coarse, fine, &mut c.scratch),
+            None => fine.copy_from_slice(coarse),
+        }
+    }
+
+    /// On a coarser signal grid, `coarse` = the restriction of `fine` (a voxel-grid array); a
+    /// copy otherwise.
+    pub fn restrict(&mut self, fine: &[f32], coarse: &mut [f32]) {
+        match &mut self.coarse {
+            Some(c) => c.transfer.restrict(fine, coarse, &mut c.scratch),
+            None => coarse.copy_from_slice(fine),
+        }
     }
 
     /// Advances N, W, M and B over `span` h (the slow clock). With `diffuse`, M also takes one
@@ -198,30 +292,29 @@ impl Fields {
         } else {
             self.m.iter_mut().for_each(|v| *v = 0.0);
         }
+        self.restrict_sources();
     }
 
     /// One fast step of P, T, C of length `par.dt` (delta form, see
-    /// [`Fields::settled_step`]). `act` is the relative activated density A per voxel at t_n
-    /// (None when no cell is activated); `since_slow` the time since the last slow update, h
-    /// (B decays exactly meanwhile); `c_int` accumulates ∫C dt for the matrix. Returns the
-    /// number of fields solved.
+    /// [`Fields::settled_step`]). `act` is the relative activated density A at t_n per cell of
+    /// the signal grid [`Fields::sg`] (None when no cell is activated); `since_slow` the time
+    /// since the last slow update, h (B decays exactly meanwhile); `c_int` (on the signal grid)
+    /// accumulates ∫C dt for the matrix. Returns the number of fields solved.
     pub fn fast_step(
         &mut self,
-        g: &Geometry,
         par: &Params,
         act: Option<&[f32]>,
         since_slow: f64,
         c_int: &mut [f32],
     ) -> u64 {
         let bscale = (-since_slow / par.tau_plt).exp();
-        self.delta_step(g, par, act, par.dt, bscale, false, c_int)
+        self.delta_step(par, act, par.dt, bscale, false, c_int)
     }
 
     /// One settled step of P, T, C over the slow interval `span` (h), with B's mean over the
     /// span as its source.
     pub fn settled_step(
         &mut self,
-        g: &Geometry,
         par: &Params,
         act: Option<&[f32]>,
         span: f64,
@@ -235,7 +328,7 @@ impl Fields {
             let t0 = k as f64 * sub;
             let bmean =
                 par.tau_plt / sub * ((-t0 / par.tau_plt).exp() - (-(t0 + sub) / par.tau_plt).exp());
-            solved += self.delta_step(g, par, act, sub, bmean, true, c_int);
+            solved += self.delta_step(par, act, sub, bmean, true, c_int);
         }
         solved
     }
@@ -257,7 +350,6 @@ impl Fields {
     #[allow(clippy::too_many_arguments)]
     fn delta_step(
         &mut self,
-        g: &Geometry,
         par: &Params,
         act: Option<&[f32]>,
         span: f64,
@@ -269,6 +361,9 @@ impl Fields {
         if !sources && !self.fast_live.iter().any(|&l| l) {
             return 0;
         }
+        // P, T and C live on the signal grid (the voxel grid unless it is coarser).
+        let sg = self.sg.clone();
+        let g = &sg;
         if settled && (span - self.settle_span).abs() > 1e-12 {
             let mk = |d: f64, k: f64| LodSolver::new(g.nx, g.ny, g.nz, g.h, d, k, span);
             self.settle_p = mk(par.d_p, par.k_p);
@@ -316,9 +411,11 @@ impl Fields {
             settle_c,
             delta,
             scratch,
+            coarse_scratch,
             extra_scratch,
             slow_live,
             fast_live,
+            coarse,
             ..
         } = self;
         let slow = *slow_live && sources;
@@ -328,7 +425,11 @@ impl Fields {
             [solver_p, solver_t, solver_c]
         };
         // The fields to solve, each with its own δ buffer and scratch, in the order P, T, C.
-        let mut scratches = std::iter::once(scratch).chain(extra_scratch.iter_mut());
+        let first = match coarse_scratch {
+            Some(c) => c,
+            None => scratch,
+        };
+        let mut scratches = std::iter::once(first).chain(extra_scratch.iter_mut());
         let mut jobs: Vec<DeltaJob> = Vec::with_capacity(3);
         let mut coefs: Vec<Coef> = Vec::with_capacity(3);
         let mut c_job = None;
@@ -361,7 +462,11 @@ impl Fields {
         }
         let solved = jobs.len() as u64;
         let dtf = span as f32;
-        let (plt, m): (&[f32], &[f32]) = (plt, m);
+        // B and M as restricted to a coarser signal grid at the last slow update.
+        let (plt, m): (&[f32], &[f32]) = match coarse {
+            Some(cg) => (&cg.plt, &cg.m),
+            None => (plt, m),
+        };
         let wide = has_avx2();
         LodSolver::step_delta_fused(&mut jobs, c_job.map(|_| &mut *c_int), &|z, outs, ci, us| {
             if let Some(jc) = c_job {

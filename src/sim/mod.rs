@@ -24,6 +24,7 @@ pub mod rng;
 pub mod smoothing;
 pub mod sums;
 pub mod tissue;
+pub mod transfer;
 pub mod treatment;
 
 use crate::scenario::Scenario;
@@ -142,6 +143,8 @@ pub struct Simulation {
     smooth_scratch: SmoothScratch,
     counts: Vec<f32>,
     act: Vec<f32>,
+    /// On a coarser signal grid, `act` restricted to it (empty otherwise).
+    act_signal: Vec<f32>,
     act_touched: Vec<u32>,
     /// Voxel of every cell (scratch of the density count).
     cell_voxels: Vec<u32>,
@@ -155,6 +158,9 @@ pub struct Simulation {
     pending_dep_max: usize,
     /// ∫C dt since the last matrix update (ng/mL·h).
     c_int: Vec<f32>,
+    /// On a coarser signal grid, ∫C dt prolonged to the voxel grid for the matrix update
+    /// (empty otherwise).
+    c_int_voxels: Vec<f32>,
     c_int_live: bool,
     /// Hours since the last slow update.
     pending_h: f64,
@@ -185,8 +191,10 @@ impl Simulation {
         let par = Params::new(scenario, geom.age_factor);
         let seed = scenario.seed;
         let cells = Fibroblasts::seeded(&geom, seed);
+        let sgeom = geom.signal_grid(scenario.numerics.signal_voxel_um);
         let fields = Fields::new(
             &geom,
+            &sgeom,
             &par,
             scenario.numerics.slow_interval_h,
             scenario.numerics.settle_step_h,
@@ -214,6 +222,8 @@ impl Simulation {
             Arm::Control => Vec::new(),
         };
         let n = geom.voxels();
+        let ns = sgeom.voxels();
+        let coarse = ns != n;
         let ncol = geom.plane();
         let mut sim = Simulation {
             epidermis: vec![geom.epidermis_nominal_um; ncol],
@@ -240,12 +250,14 @@ impl Simulation {
             smooth_scratch,
             counts: vec![0.0; n],
             act: vec![0.0; n],
+            act_signal: if coarse { vec![0.0; ns] } else { Vec::new() },
             act_touched: Vec::new(),
             cell_voxels: Vec::new(),
             pass_blocks: Vec::new(),
             pending_dep: Vec::new(),
             pending_dep_max: PENDING_DEPOSITS_MAX,
-            c_int: vec![0.0; n],
+            c_int: vec![0.0; ns],
+            c_int_voxels: if coarse { vec![0.0; n] } else { Vec::new() },
             c_int_live: false,
             pending_h: 0.0,
             rho_int: vec![0.0; n],
@@ -306,6 +318,7 @@ impl Simulation {
         let inp = AgentInputs {
             geom: &self.geom,
             par: &self.par,
+            sgeom: &self.fields.sg,
             pdgf: &self.fields.p,
             tgfb: &self.fields.t,
             rho_num: &self.rho_num,
@@ -419,27 +432,21 @@ impl Simulation {
         if quiet {
             self.fields.quiet_zero();
         } else if settled {
-            let act = self.activated_density();
-            let solved = self.fields.settled_step(
-                &self.geom,
-                &self.par,
-                act.then_some(&self.act[..]),
-                dt,
-                &mut self.c_int,
-            );
+            let any = self.signal_act();
+            let act = Self::act_on_signal_grid(&self.act, &self.act_signal).filter(|_| any);
+            let solved = self
+                .fields
+                .settled_step(&self.par, act, dt, &mut self.c_int);
             self.c_int_live |= solved > 0;
-            self.work.voxel_field_updates += solved * self.geom.voxels() as u64;
+            self.work.voxel_field_updates += solved * self.fields.sg.voxels() as u64;
         } else {
-            let act = self.activated_density();
-            let solved = self.fields.fast_step(
-                &self.geom,
-                &self.par,
-                act.then_some(&self.act[..]),
-                self.pending_h,
-                &mut self.c_int,
-            );
+            let any = self.signal_act();
+            let act = Self::act_on_signal_grid(&self.act, &self.act_signal).filter(|_| any);
+            let solved = self
+                .fields
+                .fast_step(&self.par, act, self.pending_h, &mut self.c_int);
             self.c_int_live |= solved > 0;
-            self.work.voxel_field_updates += solved * self.geom.voxels() as u64;
+            self.work.voxel_field_updates += solved * self.fields.sg.voxels() as u64;
         }
         lap(2, &mut self.work);
         // 4. Agents.
@@ -489,6 +496,9 @@ impl Simulation {
 
     fn sync_with(&mut self, want_sums: bool) -> Option<Vec<PoolSums>> {
         self.sync_slow();
+        if want_sums {
+            self.fields.refresh_outputs();
+        }
         if self.matrix_pending_h <= 0.0 {
             return None;
         }
@@ -496,11 +506,16 @@ impl Simulation {
         // above the dermis (the fields reach into the epidermis) is zeroed here. ∫ρ dt is
         // accumulated over the dermis only.
         let top = self.geom.z_pap * self.geom.plane();
-        let c_int = if self.c_int_live {
+        let c_int = if !self.c_int_live {
+            None
+        } else if self.c_int_voxels.is_empty() {
             self.c_int[..top].fill(0.0);
             Some(&mut self.c_int[..])
         } else {
-            None
+            // On a coarser signal grid: prolonged to the voxel grid, and consumed here.
+            self.fields.prolong(&self.c_int, &mut self.c_int_voxels);
+            self.c_int.fill(0.0);
+            Some(&mut self.c_int_voxels[..])
         };
         let sums = self.matrix.update(
             &self.geom,
@@ -559,6 +574,28 @@ impl Simulation {
         }
         self.smoother
             .smooth(&self.counts, &mut self.rho_num, &mut self.smooth_scratch);
+    }
+
+    /// Fills the relative activated density A on the signal grid of P, T and C: `act`, and on
+    /// a coarser signal grid its restriction `act_signal`; false when no cell is activated.
+    /// [`Simulation::act_on_signal_grid`] is then the one to read.
+    fn signal_act(&mut self) -> bool {
+        if !self.activated_density() {
+            return false;
+        }
+        if !self.act_signal.is_empty() {
+            self.fields.restrict(&self.act, &mut self.act_signal);
+        }
+        true
+    }
+
+    /// A on the signal grid, as filled by [`Simulation::signal_act`].
+    fn act_on_signal_grid<'a>(act: &'a [f32], act_signal: &'a [f32]) -> Option<&'a [f32]> {
+        Some(if act_signal.is_empty() {
+            act
+        } else {
+            act_signal
+        })
     }
 
     /// Fills `act` with the relative activated density; false when no cell is activated.

@@ -183,6 +183,26 @@ impl Geometry {
             (self.nz - self.z_ret) as f64 * self.h,
         ]
     }
+    /// The grid of P, T and C for `numerics.signal_voxel_um` = `signal_um`: this grid, or for
+    /// `signal_um` > h the grid of cubic cells of that edge over the same block (which it tiles:
+    /// checked when the scenario is validated). Layer indices are mapped to the nearest cell
+    /// boundary; nothing on the signal grid reads them.
+    pub fn signal_grid(&self, signal_um: f64) -> Geometry {
+        if signal_um <= self.h {
+            return self.clone();
+        }
+        let n = |k: usize| ((k as f64 * self.h / signal_um).round() as usize).max(1);
+        Geometry {
+            nx: n(self.nx),
+            ny: n(self.ny),
+            nz: n(self.nz),
+            h: signal_um,
+            z_pap: n(self.z_pap),
+            z_ret: n(self.z_ret),
+            ..self.clone()
+        }
+    }
+
     /// Voxel containing a position (x, y wrapped; z clamped).
     #[inline]
     pub fn voxel_of(&self, p: [f64; 3]) -> usize {
