@@ -275,41 +275,51 @@ fn fast_forward_agrees_with_full_stepping() {
     assert!(mean.abs() < 0.002, "fast-forward bias {mean} ({diffs:?})");
 }
 
+/// One value per seed, without and with a change of the scenario.
+type Pairs = Vec<(f64, f64)>;
+
+/// Papillary collagen gain and activated-cell-days per session of `small(30)` for each seed,
+/// as (default numerics, numerics changed by `change`) pairs.
+fn gain_and_activity_pairs(
+    seeds: std::ops::RangeInclusive<u64>,
+    change: impl Fn(&mut Scenario),
+) -> (Pairs, Pairs) {
+    let m = |r: &RunRecord| {
+        let m = r.summary.metrics.as_ref().unwrap();
+        (
+            m.at_days[0].collagen_gain_pct.papillary,
+            m.activated_cell_days_per_session,
+        )
+    };
+    let mut gain = Vec::new();
+    let mut acd = Vec::new();
+    for seed in seeds {
+        let mut s = small(30.0);
+        s.seed = seed;
+        let a = m(&run_quiet(&s));
+        change(&mut s);
+        let b = m(&run_quiet(&s));
+        gain.push((a.0, b.0));
+        acd.push((a.1, b.1));
+    }
+    (gain, acd)
+}
+
+/// Σ first / Σ second − 1 over the pairs.
+fn sum_ratio(v: &[(f64, f64)]) -> f64 {
+    let (a, b) = v.iter().fold((0.0, 0.0), |s, x| (s.0 + x.0, s.1 + x.1));
+    a / b - 1.0
+}
+
 #[test]
 fn settled_steps_agree_with_fine_stepping() {
     // docs/model.md §7: settled steps (settle_step_h after settle_after_days) against fine
     // steps all the way; papillary collagen gain and activated-cell-days per session, mean
     // over 4 seeds, within 5 % of each other.
-    let mut gain = Vec::new();
-    let mut acd = Vec::new();
-    for seed in 1..=4 {
-        let mut s = small(30.0);
-        s.seed = seed;
-        let a = run_quiet(&s);
-        s.numerics.settle_after_days = 3650.0;
-        let b = run_quiet(&s);
-        let g = |r: &RunRecord| {
-            r.summary.metrics.as_ref().unwrap().at_days[0]
-                .collagen_gain_pct
-                .papillary
-        };
-        let c = |r: &RunRecord| {
-            r.summary
-                .metrics
-                .as_ref()
-                .unwrap()
-                .activated_cell_days_per_session
-        };
-        gain.push((g(&a), g(&b)));
-        acd.push((c(&a), c(&b)));
-    }
-    let rel = |v: &[(f64, f64)]| {
-        let (a, b) = v.iter().fold((0.0, 0.0), |s, x| (s.0 + x.0, s.1 + x.1));
-        a / b - 1.0
-    };
+    let (gain, acd) = gain_and_activity_pairs(1..=4, |s| s.numerics.settle_after_days = 3650.0);
     assert!(gain.iter().all(|g| g.1 > 1.0), "no response: {gain:?}");
-    assert!(rel(&gain).abs() < 0.05, "papillary gain {gain:?}");
-    assert!(rel(&acd).abs() < 0.05, "activated-cell-days {acd:?}");
+    assert!(sum_ratio(&gain).abs() < 0.05, "papillary gain {gain:?}");
+    assert!(sum_ratio(&acd).abs() < 0.05, "activated-cell-days {acd:?}");
 }
 
 #[test]
@@ -330,32 +340,11 @@ fn coarser_signal_grid_agrees_with_the_voxel_grid() {
     // docs/model.md §3 (signal grid): P, T and C on 50-µm cells against the 20-µm voxels;
     // papillary collagen gain and activated-cell-days per session, mean over 3 seeds, within
     // 3 % of each other (on this 400-µm block single seeds differ by up to 5 %).
-    let mut gain = Vec::new();
-    let mut acd = Vec::new();
-    for seed in 1..=3 {
-        let mut s = small(30.0);
-        s.seed = seed;
-        let a = run_quiet(&s);
-        s.numerics.signal_voxel_um = 50.0;
-        let b = run_quiet(&s);
-        let m = |r: &RunRecord| {
-            let m = r.summary.metrics.as_ref().unwrap();
-            (
-                m.at_days[0].collagen_gain_pct.papillary,
-                m.activated_cell_days_per_session,
-            )
-        };
-        gain.push((m(&a).0, m(&b).0));
-        acd.push((m(&a).1, m(&b).1));
-    }
-    let rel = |v: &[(f64, f64)]| {
-        let (a, b) = v.iter().fold((0.0, 0.0), |s, x| (s.0 + x.0, s.1 + x.1));
-        b / a - 1.0
-    };
+    let (gain, acd) = gain_and_activity_pairs(1..=3, |s| s.numerics.signal_voxel_um = 50.0);
     assert!(
         gain.iter().all(|g| g.0 > 1.0 && g.1 > 1.0),
         "no response: {gain:?}"
     );
-    assert!(rel(&gain).abs() < 0.03, "papillary gain {gain:?}");
-    assert!(rel(&acd).abs() < 0.03, "activated-cell-days {acd:?}");
+    assert!(sum_ratio(&gain).abs() < 0.03, "papillary gain {gain:?}");
+    assert!(sum_ratio(&acd).abs() < 0.03, "activated-cell-days {acd:?}");
 }
