@@ -431,20 +431,16 @@ impl Simulation {
         // 3. Fields.
         if quiet {
             self.fields.quiet_zero();
-        } else if settled {
-            let any = self.signal_act();
-            let act = Self::act_on_signal_grid(&self.act, &self.act_signal).filter(|_| any);
-            let solved = self
-                .fields
-                .settled_step(&self.par, act, dt, &mut self.c_int);
-            self.c_int_live |= solved > 0;
-            self.work.voxel_field_updates += solved * self.fields.sg.voxels() as u64;
         } else {
             let any = self.signal_act();
             let act = Self::act_on_signal_grid(&self.act, &self.act_signal).filter(|_| any);
-            let solved = self
-                .fields
-                .fast_step(&self.par, act, self.pending_h, &mut self.c_int);
+            let solved = if settled {
+                self.fields
+                    .settled_step(&self.par, act, dt, &mut self.c_int)
+            } else {
+                self.fields
+                    .fast_step(&self.par, act, self.pending_h, &mut self.c_int)
+            };
             self.c_int_live |= solved > 0;
             self.work.voxel_field_updates += solved * self.fields.sg.voxels() as u64;
         }
