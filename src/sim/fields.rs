@@ -86,15 +86,19 @@ pub struct Fields {
 }
 
 /// What a coarser signal grid adds: the transfers, B and M restricted to it at the last slow
-/// update, and copies of P, T and C on the voxel grid for the outputs.
+/// update, A restricted to it at the step, and on the voxel grid copies of P, T and C for the
+/// outputs and ∫C dt for the matrix.
 #[derive(Clone)]
 struct Coarse {
     transfer: Transfer,
     scratch: Vec<f32>,
     plt: Vec<f32>,
     m: Vec<f32>,
+    act: Vec<f32>,
     /// P, T, C prolonged to the voxel grid by [`Fields::refresh_outputs`].
     fine: [Vec<f32>; 3],
+    /// ∫C dt prolonged to the voxel grid by [`Fields::c_int_on_voxels`].
+    c_int: Vec<f32>,
 }
 
 /// Coefficients of the exact N, W, M reaction update over one span.
@@ -159,7 +163,9 @@ impl Fields {
                 transfer,
                 plt: vec![0.0; ns],
                 m: vec![0.0; ns],
+                act: vec![0.0; ns],
                 fine: std::array::from_fn(|_| vec![0.0; n]),
+                c_int: vec![0.0; n],
             }
         });
         let settle_sub = settle_span / (settle_span / SETTLE_FIELD_MAX_H - 1e-9).ceil().max(1.0);
@@ -230,21 +236,18 @@ impl Fields {
         }
     }
 
-    /// On a coarser signal grid, `fine` = the prolongation of `coarse` (a signal-grid array);
-    /// a copy otherwise.
-    pub fn prolong(&mut self, coarse: &[f32], fine: &mut [f32]) {
-        match &mut self.coarse {
-            Some(c) => c.transfer.prolong(coarse, fine, &mut c.scratch),
-            None => fine.copy_from_slice(coarse),
-        }
+    /// On a coarser signal grid, ∫C dt as accumulated there (`c_int`) prolonged to the voxel
+    /// grid, for the matrix update; None on the voxel grid, where `c_int` is already that.
+    pub fn c_int_on_voxels(&mut self, c_int: &[f32]) -> Option<&mut [f32]> {
+        let c = self.coarse.as_mut()?;
+        c.transfer.prolong(c_int, &mut c.c_int, &mut c.scratch);
+        Some(&mut c.c_int)
     }
 
-    /// On a coarser signal grid, `coarse` = the restriction of `fine` (a voxel-grid array); a
-    /// copy otherwise.
-    pub fn restrict(&mut self, fine: &[f32], coarse: &mut [f32]) {
-        match &mut self.coarse {
-            Some(c) => c.transfer.restrict(fine, coarse, &mut c.scratch),
-            None => coarse.copy_from_slice(fine),
+    /// On a coarser signal grid, restricts A (per voxel) to it for the delta steps that follow.
+    fn restrict_act(&mut self, act: Option<&[f32]>) {
+        if let (Some(c), Some(a)) = (&mut self.coarse, act) {
+            c.transfer.restrict(a, &mut c.act, &mut c.scratch);
         }
     }
 
@@ -296,10 +299,10 @@ impl Fields {
     }
 
     /// One fast step of P, T, C of length `par.dt` (delta form, see
-    /// [`Fields::settled_step`]). `act` is the relative activated density A at t_n per cell of
-    /// the signal grid [`Fields::sg`] (None when no cell is activated); `since_slow` the time
-    /// since the last slow update, h (B decays exactly meanwhile); `c_int` (on the signal grid)
-    /// accumulates ∫C dt for the matrix. Returns the number of fields solved.
+    /// [`Fields::settled_step`]). `act` is the relative activated density A per voxel at t_n
+    /// (None when no cell is activated); `since_slow` the time since the last slow update, h
+    /// (B decays exactly meanwhile); `c_int` (on the signal grid [`Fields::sg`]) accumulates
+    /// ∫C dt for the matrix. Returns the number of fields solved.
     pub fn fast_step(
         &mut self,
         par: &Params,
@@ -308,6 +311,7 @@ impl Fields {
         c_int: &mut [f32],
     ) -> u64 {
         let bscale = (-since_slow / par.tau_plt).exp();
+        self.restrict_act(act);
         self.delta_step(par, act, par.dt, bscale, false, c_int)
     }
 
@@ -322,6 +326,7 @@ impl Fields {
     ) -> u64 {
         let n = (span / SETTLE_FIELD_MAX_H - 1e-9).ceil().max(1.0) as usize;
         let sub = span / n as f64;
+        self.restrict_act(act);
         let mut solved = 0;
         for k in 0..n {
             // B's mean over this sub-step, relative to B at the start of the span.
@@ -462,10 +467,10 @@ impl Fields {
         }
         let solved = jobs.len() as u64;
         let dtf = span as f32;
-        // B and M as restricted to a coarser signal grid at the last slow update.
-        let (plt, m): (&[f32], &[f32]) = match coarse {
-            Some(cg) => (&cg.plt, &cg.m),
-            None => (plt, m),
+        // B and M as restricted to a coarser signal grid at the last slow update, A at this step.
+        let (plt, m, act): (&[f32], &[f32], _) = match coarse {
+            Some(cg) => (&cg.plt, &cg.m, act.map(|_| &cg.act[..])),
+            None => (plt, m, act),
         };
         let wide = has_avx2();
         LodSolver::step_delta_fused(&mut jobs, c_job.map(|_| &mut *c_int), &|z, outs, ci, us| {

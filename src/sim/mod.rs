@@ -143,8 +143,6 @@ pub struct Simulation {
     smooth_scratch: SmoothScratch,
     counts: Vec<f32>,
     act: Vec<f32>,
-    /// On a coarser signal grid, `act` restricted to it (empty otherwise).
-    act_signal: Vec<f32>,
     act_touched: Vec<u32>,
     /// Voxel of every cell (scratch of the density count).
     cell_voxels: Vec<u32>,
@@ -156,11 +154,8 @@ pub struct Simulation {
     /// Pending deposits beyond which they are added to `matrix.dep` early
     /// ([`PENDING_DEPOSITS_MAX`]; the result does not depend on it).
     pending_dep_max: usize,
-    /// ∫C dt since the last matrix update (ng/mL·h).
+    /// ∫C dt since the last matrix update on the signal grid of P, T and C (ng/mL·h).
     c_int: Vec<f32>,
-    /// On a coarser signal grid, ∫C dt prolonged to the voxel grid for the matrix update
-    /// (empty otherwise).
-    c_int_voxels: Vec<f32>,
     c_int_live: bool,
     /// Hours since the last slow update.
     pending_h: f64,
@@ -222,8 +217,6 @@ impl Simulation {
             Arm::Control => Vec::new(),
         };
         let n = geom.voxels();
-        let ns = sgeom.voxels();
-        let coarse = ns != n;
         let ncol = geom.plane();
         let mut sim = Simulation {
             epidermis: vec![geom.epidermis_nominal_um; ncol],
@@ -250,14 +243,12 @@ impl Simulation {
             smooth_scratch,
             counts: vec![0.0; n],
             act: vec![0.0; n],
-            act_signal: if coarse { vec![0.0; ns] } else { Vec::new() },
             act_touched: Vec::new(),
             cell_voxels: Vec::new(),
             pass_blocks: Vec::new(),
             pending_dep: Vec::new(),
             pending_dep_max: PENDING_DEPOSITS_MAX,
-            c_int: vec![0.0; ns],
-            c_int_voxels: if coarse { vec![0.0; n] } else { Vec::new() },
+            c_int: vec![0.0; sgeom.voxels()],
             c_int_live: false,
             pending_h: 0.0,
             rho_int: vec![0.0; n],
@@ -432,8 +423,7 @@ impl Simulation {
         if quiet {
             self.fields.quiet_zero();
         } else {
-            let any = self.signal_act();
-            let act = Self::act_on_signal_grid(&self.act, &self.act_signal).filter(|_| any);
+            let act = self.activated_density().then_some(&self.act[..]);
             let solved = if settled {
                 self.fields
                     .settled_step(&self.par, act, dt, &mut self.c_int)
@@ -504,14 +494,13 @@ impl Simulation {
         let top = self.geom.z_pap * self.geom.plane();
         let c_int = if !self.c_int_live {
             None
-        } else if self.c_int_voxels.is_empty() {
+        } else if let Some(v) = self.fields.c_int_on_voxels(&self.c_int) {
+            // On a coarser signal grid: prolonged to the voxel grid, and consumed here.
+            self.c_int.fill(0.0);
+            Some(v)
+        } else {
             self.c_int[..top].fill(0.0);
             Some(&mut self.c_int[..])
-        } else {
-            // On a coarser signal grid: prolonged to the voxel grid, and consumed here.
-            self.fields.prolong(&self.c_int, &mut self.c_int_voxels);
-            self.c_int.fill(0.0);
-            Some(&mut self.c_int_voxels[..])
         };
         let sums = self.matrix.update(
             &self.geom,
@@ -570,28 +559,6 @@ impl Simulation {
         }
         self.smoother
             .smooth(&self.counts, &mut self.rho_num, &mut self.smooth_scratch);
-    }
-
-    /// Fills the relative activated density A on the signal grid of P, T and C: `act`, and on
-    /// a coarser signal grid its restriction `act_signal`; false when no cell is activated.
-    /// [`Simulation::act_on_signal_grid`] is then the one to read.
-    fn signal_act(&mut self) -> bool {
-        if !self.activated_density() {
-            return false;
-        }
-        if !self.act_signal.is_empty() {
-            self.fields.restrict(&self.act, &mut self.act_signal);
-        }
-        true
-    }
-
-    /// A on the signal grid, as filled by [`Simulation::signal_act`].
-    fn act_on_signal_grid<'a>(act: &'a [f32], act_signal: &'a [f32]) -> Option<&'a [f32]> {
-        Some(if act_signal.is_empty() {
-            act
-        } else {
-            act_signal
-        })
     }
 
     /// Fills `act` with the relative activated density; false when no cell is activated.
