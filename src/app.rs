@@ -769,8 +769,21 @@ fn describe(s: &Scenario) -> String {
         format!("{mib:.0}")
     };
     let n = s.schedule.days.len();
+    let g = crate::sim::tissue::Geometry::new(s);
+    let sg = g.signal_grid(s.numerics.signal_voxel_um);
+    let signals = if sg.h == g.h {
+        "on the voxel grid".to_string()
+    } else {
+        format!(
+            "on a {} × {} × {} grid of {} µm",
+            sg.nx,
+            sg.ny,
+            sg.nz,
+            plain((sg.h * 100.0).round() / 100.0)
+        )
+    };
     format!(
-        "{} voxels, ≈ {} cells, ≈ {mib} MiB, ≤ {} steps, {n} session{} over {} days",
+        "{} voxels, P/T/C {signals}, ≈ {} cells, ≈ {mib} MiB, ≤ {} steps, {n} session{} over {} days",
         e.voxels,
         e.agents_baseline,
         e.steps_upper_bound,

@@ -266,9 +266,9 @@ pub struct Numerics {
     /// Memory a run may use, GiB; default 8; 0.1–1024. A scenario estimated above it is refused.
     pub max_memory_gib: f64,
     /// Edge of the cubic cells of the grid of P, T and C, µm; default 0 (the voxel grid);
-    /// 0–1000. A value above `tissue.voxel_um` must tile the block (its lateral size and
-    /// realised depth are whole multiples of it); B, M and A are restricted to that grid and
-    /// P, T and C interpolated back (docs/model.md §3, signal grid).
+    /// 0–1000. Above `tissue.voxel_um`, the nearest edge that tiles the block laterally
+    /// ([`crate::sim::tissue::Geometry::signal_grid`]); B, M and A are restricted to that grid
+    /// and P, T and C interpolated back (docs/model.md §3, signal grid).
     pub signal_voxel_um: f64,
     /// Most time steps a run may take (upper bound, fast-forward not counted); default 5 000 000.
     pub max_steps: u64,

@@ -829,57 +829,6 @@ fn consistency(cx: &mut Cx, s: &Scenario) {
             ),
         );
     }
-    signal_grid(cx, s);
-}
-
-/// A coarser grid of P, T and C must tile the block: its edge divides the lateral size and the
-/// realised depth (whole voxels of `voxel_um`).
-fn signal_grid(cx: &mut Cx, s: &Scenario) {
-    let hs = s.numerics.signal_voxel_um;
-    let t = &s.tissue;
-    let h = t.voxel_um;
-    if cx.failed("numerics.signal_voxel_um") || cx.failed("tissue") || hs == 0.0 || hs == h {
-        return;
-    }
-    let n = |l: f64| (l / h).round().max(1.0);
-    let sizes = [
-        n(t.domain_um[0]) * h,
-        n(t.domain_um[1]) * h,
-        n(t.epidermis_um + t.papillary_um + t.reticular_um) * h,
-    ];
-    let tiles = |e: f64| {
-        e >= h
-            && sizes.iter().all(|&l| {
-                let k = l / e;
-                (k - k.round()).abs() < 1e-6
-            })
-    };
-    if tiles(hs) {
-        return;
-    }
-    // Whole-µm edges that tile: the lateral size over a whole number of cells, above a voxel.
-    let mut edges: Vec<f64> = (1..=n(t.domain_um[0]) as usize)
-        .map(|k| sizes[0] / k as f64)
-        .filter(|&e| e > h && (e - e.round()).abs() < 1e-9 && tiles(e))
-        .collect();
-    edges.sort_by(f64::total_cmp);
-    let allowed: Vec<String> = edges.into_iter().take(8).map(num).collect();
-    let hint = if allowed.is_empty() {
-        "no coarser grid tiles this block; use 0".to_string()
-    } else {
-        format!("allowed: 0 (the voxel grid) or {} µm", allowed.join(", "))
-    };
-    cx.err(
-        "numerics.signal_voxel_um",
-        format!(
-            " = {}: does not tile the {} × {} × {} µm block of {} µm voxels; {hint}",
-            num(hs),
-            num(sizes[0]),
-            num(sizes[1]),
-            num(sizes[2]),
-            num(h)
-        ),
-    );
 }
 
 fn resources(cx: &mut Cx, s: &Scenario) {

@@ -157,7 +157,7 @@ impl Fields {
         let solver_m = LodSolver::new(g.nx, g.ny, g.nz, g.h, par.d_m, 0.0, slow_span);
         let mk = |d: f64, k: f64, dt: f64| LodSolver::new(sg.nx, sg.ny, sg.nz, sg.h, d, k, dt);
         let coarse = (sg.voxels() != n).then(|| {
-            let transfer = Transfer::new((g.nx, g.ny, g.nz), (sg.nx, sg.ny, sg.nz));
+            let transfer = Transfer::new((g.nx, g.ny, g.nz), (sg.nx, sg.ny, sg.nz), g.h / sg.h);
             Coarse {
                 scratch: vec![0.0; transfer.scratch_len()],
                 transfer,

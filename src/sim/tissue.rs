@@ -183,24 +183,46 @@ impl Geometry {
             (self.nz - self.z_ret) as f64 * self.h,
         ]
     }
-    /// The grid of P, T and C for `numerics.signal_voxel_um` = `signal_um`: this grid, or for
-    /// `signal_um` > h the grid of cubic cells of that edge over the same block (which it tiles:
-    /// checked when the scenario is validated). Layer indices are mapped to the nearest cell
-    /// boundary; nothing on the signal grid reads them.
+    /// The grid of P, T and C for `numerics.signal_voxel_um` = `signal_um`: this grid when
+    /// `signal_um` is 0 or at most the voxel edge, or when no cubic cell between ⅔ and 3/2 of
+    /// it is coarser than a voxel and tiles both lateral sides; otherwise the grid of cubic
+    /// cells whose edge, of those that tile both lateral sides, is nearest `signal_um` (x and
+    /// y stay periodic), with as many layers as cover the depth: where the depth is not a whole
+    /// number of cells, the last layer reaches below the block's bottom by less than a cell
+    /// (docs/model.md §3). Layer indices are mapped to the nearest cell boundary; nothing on
+    /// the signal grid reads them.
     pub fn signal_grid(&self, signal_um: f64) -> Geometry {
-        if signal_um <= self.h {
+        let Some(e) = self.signal_edge(signal_um) else {
             return self.clone();
-        }
-        let n = |k: usize| ((k as f64 * self.h / signal_um).round() as usize).max(1);
+        };
+        let n = |k: usize| ((k as f64 * self.h / e).round() as usize).max(1);
         Geometry {
             nx: n(self.nx),
             ny: n(self.ny),
-            nz: n(self.nz),
-            h: signal_um,
+            nz: ((self.nz as f64 * self.h / e - 1e-9).ceil() as usize).max(1),
+            h: e,
             z_pap: n(self.z_pap),
             z_ret: n(self.z_ret),
             ..self.clone()
         }
+    }
+
+    /// The edge of the signal grid's cells for `signal_um` (see [`Geometry::signal_grid`]),
+    /// or None for the voxel grid.
+    pub fn signal_edge(&self, signal_um: f64) -> Option<f64> {
+        if signal_um <= self.h {
+            return None;
+        }
+        let (lx, ly) = (self.lx(), self.ly());
+        let whole = |v: f64| (v - v.round()).abs() < 1e-6;
+        // Cells across x, from the count nearest the target outwards.
+        let n0 = (lx / signal_um).round().max(1.0) as i64;
+        (0..=2 * n0)
+            .flat_map(|k| [n0 + k, n0 - k])
+            .filter(|&n| n >= 1)
+            .map(|n| lx / n as f64)
+            .filter(|&e| e > self.h && e >= signal_um / 1.5 && e <= signal_um * 1.5)
+            .find(|&e| whole(ly / e))
     }
 
     /// Voxel containing a position (x, y wrapped; z clamped).
@@ -216,6 +238,43 @@ impl Geometry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Site;
+
+    /// The signal grid's cells: the tiling edge nearest the target, laterally periodic, and as
+    /// many layers as cover the depth.
+    #[test]
+    fn signal_grid_takes_the_nearest_edge_that_tiles_the_block_laterally() {
+        let grid = |domain: [f64; 2], site: Site, um: f64| {
+            let mut s = Scenario::default();
+            s.tissue.domain_um = domain;
+            [
+                s.tissue.epidermis_um,
+                s.tissue.papillary_um,
+                s.tissue.reticular_um,
+            ] = site.thicknesses_um();
+            let g = Geometry::new(&s).signal_grid(um);
+            (g.nx, g.ny, g.nz, g.h)
+        };
+        let face = [1900.0, 1900.0];
+        assert_eq!(grid(face, Site::FaceCheek, 50.0), (38, 38, 32, 50.0));
+        assert_eq!(grid(face, Site::FaceCheek, 0.0), (95, 95, 80, 20.0));
+        assert_eq!(grid(face, Site::FaceCheek, 20.0), (95, 95, 80, 20.0));
+        // 1900 / 47.5 rounds to 48 cells of 39.58 µm.
+        assert_eq!(
+            grid(face, Site::FaceCheek, 40.0),
+            (48, 48, 41, 1900.0 / 48.0)
+        );
+        // Forehead: 1420 µm realised depth, 29 layers of 50 µm reach 30 µm below it.
+        assert_eq!(grid(face, Site::Forehead, 50.0), (38, 38, 29, 50.0));
+        // A 640 µm block: 13 cells of 49.2 µm.
+        assert_eq!(grid([640.0, 640.0], Site::FaceCheek, 50.0).0, 13);
+        assert_eq!(
+            grid([1900.0, 1000.0], Site::FaceCheek, 50.0),
+            (38, 20, 32, 50.0)
+        );
+        // No cubic cell near 50 µm tiles 1900 × 1240 µm: the voxel grid.
+        assert_eq!(grid([1900.0, 1240.0], Site::FaceCheek, 50.0).3, 20.0);
+    }
 
     #[test]
     fn face_layers_realised_as_specified() {

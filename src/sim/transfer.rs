@@ -1,8 +1,9 @@
 //! Transfers between the voxel grid and the coarser signal grid of P, T and C
 //! (docs/model.md §3, "Signal grid").
 //!
-//! Both grids cover the same block: periodic in x and y, closed at the top and bottom in z.
-//! Along each axis a fine cell centre lies between two coarse cell centres and takes their
+//! Both grids cover the same block in x and y, where both are periodic; in z both start at the
+//! surface and are closed at the top and bottom, and the coarse grid may reach deeper (its
+//! last layer may extend below the block's bottom by less than a cell). Along each axis a fine cell centre lies between two coarse cell centres and takes their
 //! linear interpolation (prolongation; the ends of z take the nearest coarse centre). The
 //! restriction of a source is the transpose of that interpolation scaled by the ratio of cell
 //! volumes, so that Σ source × cell volume is the same on both grids. Both are separable: one
@@ -19,8 +20,8 @@ struct Tap {
     w1: f32,
 }
 
-fn taps(nf: usize, nc: usize, periodic: bool) -> Vec<Tap> {
-    let r = nc as f64 / nf as f64;
+/// The taps of `nf` fine cells on `nc` coarse cells, `r` coarse cells per fine cell.
+fn taps(nf: usize, nc: usize, r: f64, periodic: bool) -> Vec<Tap> {
     (0..nf)
         .map(|i| {
             let t = (i as f64 + 0.5) * r - 0.5;
@@ -51,6 +52,8 @@ pub struct Transfer {
     tx: Vec<Tap>,
     ty: Vec<Tap>,
     tz: Vec<Tap>,
+    /// Fine cell height over coarse cell height.
+    z_ratio: f64,
     /// Per coarse plane, the fine planes that restrict into it, with their weights.
     zin: Vec<Vec<(usize, f32)>>,
     /// Per coarse row (y), the fine rows that restrict into it, with their weights.
@@ -70,17 +73,21 @@ fn gather(t: &[Tap], nc: usize) -> Vec<Vec<(usize, f32)>> {
 
 impl Transfer {
     /// Transfers between a fine grid of `fine` cells (x, y, z) and a coarse grid of `coarse`
-    /// cells over the same block.
-    pub fn new(fine: (usize, usize, usize), coarse: (usize, usize, usize)) -> Self {
-        let tx = taps(fine.0, coarse.0, true);
-        let ty = taps(fine.1, coarse.1, true);
-        let tz = taps(fine.2, coarse.2, false);
+    /// cells over the same block, whose cells are `z_ratio` times as high as the fine ones'
+    /// (`coarse.2 / fine.2` when both grids reach the same depth; less when the coarse grid
+    /// reaches deeper).
+    pub fn new(fine: (usize, usize, usize), coarse: (usize, usize, usize), z_ratio: f64) -> Self {
+        let ratio = |c: usize, f: usize| c as f64 / f as f64;
+        let tx = taps(fine.0, coarse.0, ratio(coarse.0, fine.0), true);
+        let ty = taps(fine.1, coarse.1, ratio(coarse.1, fine.1), true);
+        let tz = taps(fine.2, coarse.2, z_ratio, false);
         Transfer {
             zin: gather(&tz, coarse.2),
             yin: gather(&ty, coarse.1),
             xin: gather(&tx, coarse.0),
             fine,
             coarse,
+            z_ratio,
             tx,
             ty,
             tz,
@@ -128,10 +135,10 @@ impl Transfer {
     /// `coarse` = the fine field restricted: the transpose of [`Transfer::prolong`] times the
     /// ratio of cell counts, so that the sum over cells × cell volume is kept.
     pub fn restrict(&self, fine: &[f32], coarse: &mut [f32], scratch: &mut [f32]) {
-        let (fx, fy, fz) = self.fine;
+        let (fx, fy, _) = self.fine;
         let (cx, cy, cz) = self.coarse;
         let (fp, cp) = (fx * fy, cx * cy);
-        let sz = cz as f32 / fz as f32;
+        let sz = self.z_ratio as f32;
         let sy = cy as f32 / fy as f32;
         let sx = cx as f32 / fx as f32;
         let (zs, ys) = scratch.split_at_mut(fp * cz);
@@ -189,18 +196,23 @@ mod tests {
     }
 
     /// Restriction keeps Σ value × cell volume; prolongation keeps constants and is the
-    /// transpose of restriction up to the volume ratio (⟨R f, c⟩ V_c = ⟨f, P c⟩ V_f).
+    /// transpose of restriction up to the volume ratio (⟨R f, c⟩ V_c = ⟨f, P c⟩ V_f), also
+    /// where the coarse grid reaches deeper than the fine one.
     #[test]
     fn restriction_keeps_mass_and_is_the_transpose_of_prolongation() {
-        for (fine, coarse) in [
-            ((95, 95, 80), (38, 38, 32)),
-            ((12, 10, 8), (6, 5, 4)),
-            ((9, 7, 5), (3, 7, 2)),
+        for (fine, coarse, z_ratio) in [
+            ((95, 95, 80), (38, 38, 32), 0.4),
+            ((12, 10, 8), (6, 5, 4), 0.5),
+            ((9, 7, 5), (3, 7, 2), 0.4),
+            // 32 × 32 × 71 voxels of 20 µm under 13 × 13 × 29 cells of 640/13 µm: the last
+            // layer of cells reaches 7.7 µm below the bottom.
+            ((32, 32, 71), (13, 13, 29), 20.0 * 13.0 / 640.0),
         ] {
-            let t = Transfer::new(fine, coarse);
+            let t = Transfer::new(fine, coarse, z_ratio);
             let (nf, nc) = (fine.0 * fine.1 * fine.2, coarse.0 * coarse.1 * coarse.2);
-            let vf = 1.0 / nf as f64;
-            let vc = 1.0 / nc as f64;
+            // Cell volumes, with the fine cell's edges 1 / fine.0, 1 / fine.1 and z_ratio.
+            let vf = z_ratio / (fine.0 * fine.1) as f64;
+            let vc = 1.0 / (coarse.0 * coarse.1) as f64;
             let mut s = vec![0.0; t.scratch_len()];
             let f = field(nf, 1);
             let mut c = vec![0.0; nc];
@@ -240,7 +252,7 @@ mod tests {
     #[test]
     fn equal_grids_transfer_unchanged() {
         let d = (7, 5, 4);
-        let t = Transfer::new(d, d);
+        let t = Transfer::new(d, d, 1.0);
         let f = field(140, 3);
         let mut s = vec![0.0; t.scratch_len()];
         let (mut a, mut b) = (vec![0.0; 140], vec![0.0; 140]);
