@@ -95,6 +95,8 @@ struct Coarse {
     plt: Vec<f32>,
     m: Vec<f32>,
     act: Vec<f32>,
+    /// Whether `plt` is the restriction of a B that was 0 everywhere (and so is 0 itself).
+    plt_zero: bool,
     /// P, T, C prolonged to the voxel grid by [`Fields::refresh_outputs`].
     fine: [Vec<f32>; 3],
     /// ∫C dt prolonged to the voxel grid by [`Fields::c_int_on_voxels`].
@@ -164,6 +166,7 @@ impl Fields {
                 plt: vec![0.0; ns],
                 m: vec![0.0; ns],
                 act: vec![0.0; ns],
+                plt_zero: true,
                 fine: std::array::from_fn(|_| vec![0.0; n]),
                 c_int: vec![0.0; n],
             }
@@ -210,8 +213,18 @@ impl Fields {
 
     /// B and M restricted to a coarser signal grid, as the sources of P, T and C there.
     pub(crate) fn restrict_sources(&mut self) {
+        self.restrict_b_and_m(true);
+    }
+
+    /// [`Fields::restrict_sources`], given whether B may be non-zero: B is exactly 0 from about
+    /// two weeks after a session, and once its restriction is 0 it is not formed again until B
+    /// may be non-zero.
+    fn restrict_b_and_m(&mut self, plt_live: bool) {
         if let Some(c) = &mut self.coarse {
-            c.transfer.restrict(&self.plt, &mut c.plt, &mut c.scratch);
+            if plt_live || !c.plt_zero {
+                c.transfer.restrict(&self.plt, &mut c.plt, &mut c.scratch);
+                c.plt_zero = !plt_live;
+            }
             c.transfer.restrict(&self.m, &mut c.m, &mut c.scratch);
         }
     }
@@ -261,7 +274,7 @@ impl Fields {
         let plane = g.plane();
         let r = Reaction::new(par, span);
         let eplt = (-span / par.tau_plt).exp() as f32;
-        let any = self
+        let (any, any_b) = self
             .n
             .par_chunks_mut(plane)
             .zip(self.w.par_chunks_mut(plane))
@@ -270,7 +283,7 @@ impl Fields {
             .map(|(((n, w), m), b)| {
                 let k = n.len();
                 let (w, m, b) = (&mut w[..k], &mut m[..k], &mut b[..k]);
-                let mut any = false;
+                let (mut any, mut any_b) = (false, false);
                 for j in 0..k {
                     let (n0, w0) = (n[j], w[j]);
                     m[j] = flush(m[j] * r.em + r.mn * n0 + r.mw * w0);
@@ -281,10 +294,11 @@ impl Fields {
                     // (not a running float sum, a serial chain of additions) lets the loop
                     // vectorise.
                     any |= m[j] + n[j] + w[j] + b[j] > 0.0;
+                    any_b |= b[j] > 0.0;
                 }
-                any
+                (any, any_b)
             })
-            .reduce(|| false, |x, y| x || y);
+            .reduce(|| (false, false), |x, y| (x.0 || y.0, x.1 || y.1));
         self.slow_live = any;
         if diffuse {
             if (span - self.solver_m_span).abs() > 1e-12 {
@@ -295,7 +309,7 @@ impl Fields {
         } else {
             self.m.iter_mut().for_each(|v| *v = 0.0);
         }
-        self.restrict_sources();
+        self.restrict_b_and_m(any_b);
     }
 
     /// One fast step of P, T, C of length `par.dt` (delta form, see
