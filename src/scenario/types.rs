@@ -266,8 +266,8 @@ pub struct Numerics {
     /// Memory a run may use, GiB; default 8; 0.1–1024. A scenario estimated above it is refused.
     pub max_memory_gib: f64,
     /// Edge of the cubic cells of the grid of P, T and C, µm; default 50 (0: the voxel grid);
-    /// 0–1000. Above `tissue.voxel_um`, the nearest edge that tiles the block laterally
-    /// ([`crate::sim::tissue::Geometry::signal_grid`]); B, M and A are restricted to that grid
+    /// 0–1000. The nearest edge that tiles the block laterally, if it is at least twice
+    /// `tissue.voxel_um` ([`crate::sim::tissue::Geometry::signal_grid`]); B, M and A are restricted to that grid
     /// and P, T and C interpolated back (docs/model.md §3, signal grid).
     pub signal_voxel_um: f64,
     /// Most time steps a run may take (upper bound, fast-forward not counted); default 5 000 000.

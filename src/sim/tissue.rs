@@ -185,7 +185,8 @@ impl Geometry {
     }
     /// The grid of P, T and C for `numerics.signal_voxel_um` = `signal_um`: this grid when
     /// `signal_um` is 0 or at most the voxel edge, or when no cubic cell between ⅔ and 3/2 of
-    /// it is coarser than a voxel and tiles both lateral sides; otherwise the grid of cubic
+    /// it tiles both lateral sides with an edge of at least two voxels (a cell less than twice
+    /// a voxel's edge saves about what the transfers cost); otherwise the grid of cubic
     /// cells whose edge, of those that tile both lateral sides, is nearest `signal_um` (x and
     /// y stay periodic), with as many layers as cover the depth: where the depth is not a whole
     /// number of cells, the last layer reaches below the block's bottom by less than a cell
@@ -221,7 +222,7 @@ impl Geometry {
             .flat_map(|k| [n0 + k, n0 - k])
             .filter(|&n| n >= 1)
             .map(|n| lx / n as f64)
-            .filter(|&e| e > self.h && e >= signal_um / 1.5 && e <= signal_um * 1.5)
+            .filter(|&e| e >= 2.0 * self.h && e >= signal_um / 1.5 && e <= signal_um * 1.5)
             .find(|&e| whole(ly / e))
     }
 
@@ -259,11 +260,18 @@ mod tests {
         assert_eq!(grid(face, Site::FaceCheek, 50.0), (38, 38, 32, 50.0));
         assert_eq!(grid(face, Site::FaceCheek, 0.0), (95, 95, 80, 20.0));
         assert_eq!(grid(face, Site::FaceCheek, 20.0), (95, 95, 80, 20.0));
-        // 1900 / 47.5 rounds to 48 cells of 39.58 µm.
+        // 1900 / 45 rounds to 42 cells of 45.2 µm, 36 layers of them cover 1600 µm.
+        assert_eq!(
+            grid(face, Site::FaceCheek, 45.0),
+            (42, 42, 36, 1900.0 / 42.0)
+        );
+        // 48 cells of 39.6 µm would be less than two voxels: 47 of 40.4 µm.
         assert_eq!(
             grid(face, Site::FaceCheek, 40.0),
-            (48, 48, 41, 1900.0 / 48.0)
+            (47, 47, 40, 1900.0 / 47.0)
         );
+        // Every edge within 3/2 of 25 µm is less than two voxels: the voxel grid.
+        assert_eq!(grid(face, Site::FaceCheek, 25.0).3, 20.0);
         // Forehead: 1420 µm realised depth, 29 layers of 50 µm reach 30 µm below it.
         assert_eq!(grid(face, Site::Forehead, 50.0), (38, 38, 29, 50.0));
         // A 640 µm block: 13 cells of 49.2 µm.
