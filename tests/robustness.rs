@@ -171,9 +171,8 @@ fn same_state(a: &Simulation, b: &Simulation, what: &str) {
 
 #[test]
 fn restored_simulation_steps_bit_for_bit_like_the_original() {
-    // With P, T and C on the default 50-µm signal grid (6 × 6 × 32 cells here), and on the
-    // voxel grid.
-    for numerics in ["", "\n[numerics]\nsignal_voxel_um = 0\n"] {
+    // On the voxel grid, and with P, T and C on a coarser signal grid (6 × 6 × 32 cells here).
+    for numerics in ["", "\n[numerics]\nsignal_voxel_um = 50.0\n"] {
         let text = format!("{}{numerics}", tiny("roundtrip", 8.0));
         let sc = scenario::parse(&text, Path::new("roundtrip.toml")).unwrap();
         restored_steps_like_the_original(&sc);
@@ -361,9 +360,7 @@ fn a_nan_is_caught_named_and_the_results_so_far_kept() {
 
 #[test]
 fn guards_name_every_kind_of_state() {
-    // On the voxel grid, where a poked voxel of P, T or C is the voxel the guard names.
-    let text = format!("{}\n[numerics]\nsignal_voxel_um = 0\n", tiny("kinds", 4.0));
-    let sc = scenario::parse(&text, Path::new("kinds.toml")).unwrap();
+    let sc = scenario::parse(&tiny("kinds", 4.0), Path::new("kinds.toml")).unwrap();
     let base = Simulation::new(&sc, Arm::Treated);
     guard::check_state(&base).unwrap();
     let i = base.geom.idx(3, 4, 10);
@@ -389,9 +386,13 @@ fn guards_name_every_kind_of_state() {
         let text = e.to_string();
         assert!(text.contains(field) && text.contains("treated"), "{text}");
     }
-    // On the default signal grid the guard reads P, T and C as the outputs do, prolonged to
-    // the voxels at each sample.
-    let sc = scenario::parse(&tiny("kinds", 4.0), Path::new("kinds.toml")).unwrap();
+    // On a coarser signal grid the guard reads P, T and C as the outputs do, prolonged to the
+    // voxels at each sample.
+    let text = format!(
+        "{}\n[numerics]\nsignal_voxel_um = 50.0\n",
+        tiny("kinds", 4.0)
+    );
+    let sc = scenario::parse(&text, Path::new("kinds.toml")).unwrap();
     let mut sim = Simulation::new(&sc, Arm::Treated);
     assert!(
         sim.fields.t.len() < sim.geom.voxels(),

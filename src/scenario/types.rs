@@ -265,10 +265,10 @@ pub struct Numerics {
     pub max_dt_h: f64,
     /// Memory a run may use, GiB; default 8; 0.1–1024. A scenario estimated above it is refused.
     pub max_memory_gib: f64,
-    /// Edge of the cubic cells of the grid of P, T and C, µm; default 50 (0: the voxel grid);
+    /// Edge of the cubic cells of the grid of P, T and C, µm; default 0 (the voxel grid);
     /// 0–1000. The nearest edge that tiles the block laterally, if it is at least twice
-    /// `tissue.voxel_um` ([`crate::sim::tissue::Geometry::signal_grid`]); B, M and A are restricted to that grid
-    /// and P, T and C interpolated back (docs/model.md §3, signal grid).
+    /// `tissue.voxel_um` ([`crate::sim::tissue::Geometry::signal_grid`]); B, M and A are
+    /// restricted to that grid and P, T and C interpolated back (docs/model.md §3, signal grid).
     pub signal_voxel_um: f64,
     /// Most time steps a run may take (upper bound, fast-forward not counted); default 5 000 000.
     pub max_steps: u64,
@@ -561,7 +561,7 @@ impl Default for Numerics {
             fast_forward: true,
             max_dt_h: 24.0,
             max_memory_gib: 8.0,
-            signal_voxel_um: 50.0,
+            signal_voxel_um: 0.0,
             max_steps: 5_000_000,
         }
     }
