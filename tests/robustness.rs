@@ -171,10 +171,22 @@ fn same_state(a: &Simulation, b: &Simulation, what: &str) {
 
 #[test]
 fn restored_simulation_steps_bit_for_bit_like_the_original() {
-    // On the voxel grid, and with P, T and C on a coarser signal grid (6 × 6 × 32 cells here).
-    for numerics in ["", "\n[numerics]\nsignal_voxel_um = 50.0\n"] {
-        let text = format!("{}{numerics}", tiny("roundtrip", 8.0));
+    // On the voxel grid, and with P, T and C on a coarser signal grid: 6 × 6 × 32 cells of the
+    // face's 1600-µm depth, and 6 × 6 × 29 cells reaching 30 µm below the forehead's 1420 µm.
+    let grid = "\n[numerics]\nsignal_voxel_um = 50.0\n";
+    for (site, numerics, layers) in [
+        ("face_cheek", "", 80),
+        ("face_cheek", grid, 32),
+        ("forehead", grid, 29),
+    ] {
+        let text = format!("{}{numerics}", tiny("roundtrip", 8.0))
+            .replace("site = \"face_cheek\"", &format!("site = \"{site}\""));
         let sc = scenario::parse(&text, Path::new("roundtrip.toml")).unwrap();
+        assert_eq!(
+            Simulation::new(&sc, Arm::Treated).fields.sg.nz,
+            layers,
+            "{site}"
+        );
         restored_steps_like_the_original(&sc);
     }
 }
