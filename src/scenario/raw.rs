@@ -229,7 +229,7 @@ table! {
         settle_after_days: 1 ..= 3650, "days", "days after a session from which active steps are settled steps of settle_step_h (3650: never)";
         settle_step_h: 0.01 ..= 24, "h", "length of a settled step (a multiple of dt_h dividing slow_interval_h)";
         max_memory_gib: 0.1 ..= 1024, "GiB", "memory a run may use; larger scenarios are refused";
-        signal_voxel_um: 0 ..= 1000, "µm", "edge of the cubic cells of the grid of P, T and C, or the nearest that tiles the block laterally (0, or no such edge of at least 2 × voxel_um: the voxel grid)";
+        signal_voxel_um: 0 ..= 1000, "µm", "edge of the cubic cells of the grid of P, T and C, or the nearest that tiles the block laterally (0, or no such edge of at least 2 × voxel_um: the voxel grid); coarser cells under-count myofibroblasts (docs/model.md §3)";
     }
 }
 
