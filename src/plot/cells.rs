@@ -1,6 +1,7 @@
-//! Fibroblast states over the whole run: resting (quiescent) cells in one panel, activated
-//! fibroblasts and myofibroblasts in another (their numbers are far smaller), treated solid
-//! against the untreated control dashed, sessions marked.
+//! Fibroblast states over the whole run, one panel each with its own scale: resting
+//! (quiescent) cells, activated fibroblasts, and myofibroblasts (about a hundredth as many as
+//! the activated cells, so a shared axis would hide them); treated solid against the untreated
+//! control dashed, sessions marked.
 
 use super::style::*;
 use super::{Chart, PlotError};
@@ -44,26 +45,19 @@ pub(super) fn draw<DB: DrawingBackend>(
         "Treated skin (solid) against the untreated control (dashed); grey lines mark the sessions",
     )?;
     let (plots, legend_area) = split_legend(&body, 0.25);
-    let (_, ph) = plots.dim_in_pixel();
-    let (upper, lower) = plots.split_vertically(ph as i32 / 2);
+    let areas = plots.split_evenly((3, 1));
 
     type Get = fn(&GlobalRow) -> u64;
     let q: Get = |r| r.quiescent_cells;
     let a: Get = |r| r.activated_cells;
     let m: Get = |r| r.myofibroblasts;
-    type Panel<'p, DB> = (&'p DrawingArea<DB, Shift>, &'p str, Vec<(Get, RGBColor)>);
-    let panels: [Panel<DB>; 2] = [
-        (&upper, "Quiescent (resting)", vec![(q, BLUE_OI)]),
-        (
-            &lower,
-            "Activated and myofibroblasts",
-            vec![(a, ORANGE), (m, PURPLE)],
-        ),
+    let panels: [(&str, Get, RGBColor); 3] = [
+        ("Quiescent (resting)", q, BLUE_OI),
+        ("Activated", a, ORANGE),
+        ("Myofibroblasts", m, PURPLE),
     ];
-    for (i, (area, title, list)) in panels.iter().enumerate() {
-        let vals = list
-            .iter()
-            .flat_map(|(g, _)| t.iter().chain(c.iter()).map(move |r| g(r) as f64));
+    for (i, ((title, g, col), area)) in panels.iter().zip(&areas).enumerate() {
+        let vals = t.iter().chain(c.iter()).map(|r| g(r) as f64);
         let (lo, hi) = extent(vals).unwrap_or((0.0, 1.0));
         // Resting cells vary little around a large number: zoom in on their range.
         let y = if i == 0 {
@@ -73,19 +67,20 @@ pub(super) fn draw<DB: DrawingBackend>(
         } else {
             0.0..nice_ceil(hi.max(1.0) * 1.1)
         };
+        // Thousands where the counts run into thousands, plain counts otherwise.
+        let thousands = y.end >= 5000.0;
         let spec = PanelSpec {
             caption: Some(title),
-            x_desc: if i == 1 { "Day" } else { "" },
-            y_desc: "Cells (×1000)",
+            x_desc: if i == 2 { "Day" } else { "" },
+            y_desc: if thousands { "Cells (×1000)" } else { "Cells" },
         };
+        let scale = if thousands { 1000.0 } else { 1.0 };
         let mut ctx = panel(area, th, C, &spec, x.clone(), y, &|v| fmt_tick(*v), &|v| {
-            fmt_tick(*v / 1000.0)
+            fmt_tick(*v / scale)
         })?;
         session_lines(&mut ctx, th, C, &rec.summary.treatment.session_days, 0.0)?;
-        for (g, col) in list {
-            series(&mut ctx, th, C, &pts(&c, *g), *col, true)?;
-            series(&mut ctx, th, C, &pts(&t, *g), *col, false)?;
-        }
+        series(&mut ctx, th, C, &pts(&c, *g), *col, true)?;
+        series(&mut ctx, th, C, &pts(&t, *g), *col, false)?;
     }
     let mut entries = vec![
         Entry::new(Swatch::Heading, "Fibroblast state"),
