@@ -775,7 +775,7 @@ fn describe(s: &Scenario) -> String {
         "on the voxel grid".to_string()
     } else {
         format!(
-            "on a {} × {} × {} grid of {} µm",
+            "on a {} × {} × {} grid of {} µm (fewer myofibroblasts than on the voxels: docs/model.md §3)",
             sg.nx,
             sg.ny,
             sg.nz,

@@ -371,6 +371,31 @@ fn check_reports_each_file_and_fails_if_any_is_bad() {
 }
 
 #[test]
+fn check_names_the_grid_of_the_signals() {
+    let t = Temp::new("check-signals");
+    t.file("voxels.toml", SMALL);
+    t.file(
+        "coarse.toml",
+        &format!("{SMALL}\n[numerics]\nsignal_voxel_um = 50.0\n"),
+    );
+    let o = fibrosim(&t.0, &["check", "voxels.toml", "coarse.toml"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    let line = |f: &str| out.lines().find(|l| l.contains(f)).unwrap().to_string();
+    assert!(
+        line("voxels.toml").contains("P/T/C on the voxel grid"),
+        "{out}"
+    );
+    // 400 µm across in 8 cells, 1600 µm deep in 32.
+    let coarse = line("coarse.toml");
+    assert!(
+        coarse.contains("P/T/C on a 8 × 8 × 32 grid of 50 µm"),
+        "{out}"
+    );
+    assert!(coarse.contains("fewer myofibroblasts"), "{out}");
+}
+
+#[test]
 fn init_writes_a_template_that_check_accepts() {
     let t = Temp::new("init");
     let o = fibrosim(&t.0, &["init", "mine.toml"]);
