@@ -352,6 +352,18 @@ struct Entries {
     home: Layer,
 }
 
+/// Whether a draw `u` uniform in [0, 1) falls below 1 − e^(−total·dt), the probability of an
+/// event of total rate `total` (1/h) within `dt` h: that probability is at most total·dt, and
+/// computed it exceeds total·dt by at most 2⁻⁵⁰ (e^x is within an ulp of the true value, and
+/// 1 − e^(−y) is exact for y ≤ ln 2), so a draw at or above the bound below has no event for
+/// certain and skips the exponential: the same decisions, bit for bit, as the plain test, for
+/// almost every cell at a fraction of the cost.
+#[inline]
+fn event_happens(u: f64, total: f64, dt: f64) -> bool {
+    let y = total * dt;
+    total > 0.0 && u < y + y * 1e-12 + 1e-12 && u < 1.0 - (-total * dt).exp()
+}
+
 fn step_one(id: u64, cell: &Entries, inp: &AgentInputs, k: &StepConsts) -> Outcome {
     let g = inp.geom;
     let par = inp.par;
@@ -424,7 +436,7 @@ fn step_one(id: u64, cell: &Entries, inp: &AgentInputs, k: &StepConsts) -> Outco
     let u_event = rng.uniform();
     let u_pick = rng.uniform();
     let mut event = None;
-    if total > 0.0 && u_event < 1.0 - (-total * dt).exp() {
+    if event_happens(u_event, total, dt) {
         let mut acc = 0.0;
         let target = u_pick * total;
         for &(e, r) in &rates[..nr] {
@@ -1162,6 +1174,38 @@ mod deposit_tests {
     /// The compact deposit's corners: weights non-negative and summing to 1, every corner in
     /// the dermis and within one voxel of the position (periodically in x, y), and its span
     /// the lowest and highest corner index; near the block's sides, the top and the bottom too.
+    /// The bound that spares the exponential never changes a decision: draws on either side
+    /// of 1 − e^(−total·dt), for event probabilities from 1e−12 to 1.
+    #[test]
+    fn event_test_decides_as_the_plain_formula() {
+        let plain = |u: f64, total: f64, dt: f64| total > 0.0 && u < 1.0 - (-total * dt).exp();
+        let mut checked = 0;
+        for e in -48..=4 {
+            for k in 0..25 {
+                let total = 2f64.powf(e as f64 + k as f64 / 25.0);
+                for dt in [0.25, 1.0, 24.0] {
+                    let p = 1.0 - (-total * dt).exp();
+                    let mut us = vec![0.0, p, p * 0.5, (p * 2.0).min(0.999), total * dt];
+                    // The neighbouring doubles of p and of total·dt.
+                    for v in [p, total * dt] {
+                        us.push(f64::from_bits(v.to_bits().saturating_sub(1)));
+                        us.push(f64::from_bits(v.to_bits() + 1));
+                    }
+                    for u in us.into_iter().filter(|u| (0.0..1.0).contains(u)) {
+                        assert_eq!(
+                            super::event_happens(u, total, dt),
+                            plain(u, total, dt),
+                            "u {u:e}, total {total:e}, dt {dt}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 5000, "{checked}");
+        assert!(!super::event_happens(0.0, 0.0, 1.0));
+    }
+
     #[test]
     fn compact_deposit_corners_and_span() {
         let mut s = Scenario::default();
