@@ -1171,9 +1171,6 @@ mod deposit_tests {
     use crate::scenario::Scenario;
     use crate::sim::tissue::Geometry;
 
-    /// The compact deposit's corners: weights non-negative and summing to 1, every corner in
-    /// the dermis and within one voxel of the position (periodically in x, y), and its span
-    /// the lowest and highest corner index; near the block's sides, the top and the bottom too.
     /// The bound that spares the exponential never changes a decision: draws on either side
     /// of 1 − e^(−total·dt), for event probabilities from 1e−12 to 1.
     #[test]
@@ -1206,6 +1203,9 @@ mod deposit_tests {
         assert!(!super::event_happens(0.0, 0.0, 1.0));
     }
 
+    /// The compact deposit's corners: weights non-negative and summing to 1, every corner in
+    /// the dermis and within one voxel of the position (periodically in x, y), and its span
+    /// the lowest and highest corner index; near the block's sides, the top and the bottom too.
     #[test]
     fn compact_deposit_corners_and_span() {
         let mut s = Scenario::default();

@@ -210,7 +210,7 @@ impl Geometry {
 
     /// The edge of the signal grid's cells for `signal_um` (see [`Geometry::signal_grid`]),
     /// or None for the voxel grid.
-    pub fn signal_edge(&self, signal_um: f64) -> Option<f64> {
+    fn signal_edge(&self, signal_um: f64) -> Option<f64> {
         if signal_um <= self.h {
             return None;
         }

@@ -3,12 +3,13 @@
 //!
 //! Both grids cover the same block in x and y, where both are periodic; in z both start at the
 //! surface and are closed at the top and bottom, and the coarse grid may reach deeper (its
-//! last layer may extend below the block's bottom by less than a cell). Along each axis a fine cell centre lies between two coarse cell centres and takes their
-//! linear interpolation (prolongation; the ends of z take the nearest coarse centre). The
-//! restriction of a source is the transpose of that interpolation scaled by the ratio of cell
-//! volumes, so that Σ source × cell volume is the same on both grids. Both are separable: one
-//! pass per axis, parallel over planes, with each output summed in a fixed order, so results do
-//! not depend on the thread count.
+//! last layer may extend below the block's bottom by less than a cell). Along each axis a fine
+//! cell centre lies between two coarse cell centres and takes their linear interpolation
+//! (prolongation; the ends of z take the nearest coarse centre). The restriction of a source is
+//! the transpose of that interpolation scaled by the ratio of cell volumes, so that Σ source ×
+//! cell volume is the same on both grids. Both are separable: one pass per axis, parallel over
+//! planes, with each output summed in a fixed order, so results do not depend on the thread
+//! count.
 
 use rayon::prelude::*;
 
