@@ -23,6 +23,7 @@
 //! lockstep so the inner loops run over contiguous memory and vectorise.
 
 use rayon::prelude::*;
+use std::sync::Mutex;
 
 /// Values smaller in magnitude than this are set to zero after each step, so
 /// far-field denormals never slow the arithmetic down.
@@ -410,14 +411,61 @@ pub struct DeltaJob<'a> {
 /// A per-plane hook run before the first sweep: (z, plane, matching plane of the aux array).
 pub type PlaneHook<'a> = dyn Fn(usize, &mut [f32], &mut [f32]) + Sync + 'a;
 
-/// Reusable buffers for [`LodSolver::step`]: one per z-plane for the xy
-/// sweeps, so tasks never share scratch and the step allocates nothing.
-#[derive(Clone, Debug)]
+/// Reusable buffers for [`LodSolver::step`]: one plane buffer for the xy sweeps per worker
+/// thread of the pool that runs the step (a plane's sweeps overwrite the buffer before reading
+/// it, so which buffer a plane gets does not matter), made the first time a pool of that size
+/// runs a step. One buffer per thread rather than one per plane keeps the buffer a thread
+/// reuses plane after plane in its cache, instead of touching a field's worth of scratch per
+/// step.
+#[derive(Debug)]
 pub struct LodScratch {
-    planes: Vec<PlaneScratch>,
+    nxy: usize,
+    amp_len: usize,
+    slots: Vec<Mutex<PlaneScratch>>,
 }
 
-#[derive(Clone, Debug)]
+impl Clone for LodScratch {
+    /// A scratch for the same grid (its buffers hold nothing worth copying).
+    fn clone(&self) -> Self {
+        LodScratch {
+            nxy: self.nxy,
+            amp_len: self.amp_len,
+            slots: Vec::new(),
+        }
+    }
+}
+
+impl LodScratch {
+    fn plane(&self) -> PlaneScratch {
+        PlaneScratch {
+            xt: vec![0.0; self.nxy],
+            amp: vec![0.0; self.amp_len],
+        }
+    }
+
+    /// Makes one buffer per thread of the current pool (allocates only when the pool is larger
+    /// than any before).
+    fn prepare(&mut self) {
+        let n = rayon::current_num_threads().max(1);
+        while self.slots.len() < n {
+            let p = self.plane();
+            self.slots.push(Mutex::new(p));
+        }
+    }
+
+    /// Runs `f` with the calling worker thread's buffer (after [`LodScratch::prepare`]). A
+    /// worker runs one plane at a time, so its buffer is free; should it not be (or not exist),
+    /// `f` gets a fresh one.
+    fn with<R>(&self, f: impl FnOnce(&mut PlaneScratch) -> R) -> R {
+        let slot = rayon::current_thread_index().and_then(|i| self.slots.get(i));
+        match slot.map(|m| m.try_lock()) {
+            Some(Ok(mut ps)) => f(&mut ps),
+            _ => f(&mut self.plane()),
+        }
+    }
+}
+
+#[derive(Debug)]
 struct PlaneScratch {
     /// The plane transposed (x-major) for the x sweep.
     xt: Vec<f32>,
@@ -474,12 +522,9 @@ impl LodSolver {
 
     pub fn scratch(&self) -> LodScratch {
         LodScratch {
-            planes: (0..self.nz)
-                .map(|_| PlaneScratch {
-                    xt: vec![0.0; self.nx * self.ny],
-                    amp: vec![0.0; self.nx.max(self.ny)],
-                })
-                .collect(),
+            nxy: self.nx * self.ny,
+            amp_len: self.nx.max(self.ny),
+            slots: Vec::new(),
         }
     }
 
@@ -510,9 +555,11 @@ impl LodSolver {
             "field length does not match the grid"
         );
         assert!(
-            scratch.planes.len() == nz && scratch.planes[0].xt.len() == nxy,
+            scratch.nxy == nxy && scratch.amp_len == nx.max(ny),
             "scratch belongs to a different grid"
         );
+        scratch.prepare();
+        let scratch = &*scratch;
 
         // x and y sweeps: each z-plane is independent and stays in cache.
         match aux {
@@ -521,20 +568,18 @@ impl LodSolver {
                 field
                     .par_chunks_mut(nxy)
                     .zip(aux.par_chunks_mut(nxy))
-                    .zip(scratch.planes.par_iter_mut())
                     .enumerate()
-                    .for_each(|(z, ((plane, a), ps))| {
+                    .for_each(|(z, (plane, a))| {
                         pre(z, plane, a);
-                        self.plane_xy(plane, ps)
+                        scratch.with(|ps| self.plane_xy(plane, ps))
                     });
             }
             None => field
                 .par_chunks_mut(nxy)
-                .zip(scratch.planes.par_iter_mut())
                 .enumerate()
-                .for_each(|(z, (plane, ps))| {
+                .for_each(|(z, plane)| {
                     pre(z, plane, &mut []);
-                    self.plane_xy(plane, ps)
+                    scratch.with(|ps| self.plane_xy(plane, ps))
                 }),
         }
 
@@ -627,9 +672,12 @@ impl LodSolver {
             );
             assert_eq!(j.u.len(), nxy * nz, "field length does not match the grid");
             assert!(
-                j.scratch.planes.len() == nz && j.scratch.planes[0].xt.len() == nxy,
+                j.scratch.nxy == nxy && j.scratch.amp_len == nx.max(ny),
                 "scratch belongs to a different grid"
             );
+        }
+        for j in jobs.iter_mut() {
+            j.scratch.prepare();
         }
         if let Some(a) = &aux {
             assert_eq!(a.len(), nxy * nz, "aux length does not match the grid");
@@ -639,17 +687,14 @@ impl LodSolver {
                 .iter_mut()
                 .map(|j| SharedPtr(j.delta.as_mut_ptr()))
                 .collect();
-            let planes: Vec<SharedPtr<PlaneScratch>> = jobs
-                .iter_mut()
-                .map(|j| SharedPtr(j.scratch.planes.as_mut_ptr()))
-                .collect();
+            let scratches: Vec<&LodScratch> = jobs.iter().map(|j| &*j.scratch).collect();
             let aux_ptr = aux.map(|a| SharedPtr(a.as_mut_ptr()));
             let us: Vec<&[f32]> = jobs.iter().map(|j| &*j.u).collect();
             let solvers: Vec<&LodSolver> = jobs.iter().map(|j| j.solver).collect();
             (0..nz).into_par_iter().for_each(|z| {
                 let off = z * nxy;
-                // SAFETY: task z touches plane z of every δ buffer, of the aux array and of
-                // every scratch, disjoint from all other tasks; the caller holds them
+                // SAFETY: task z touches plane z of every δ buffer and of the aux array,
+                // disjoint from all other tasks; the caller holds them
                 // exclusively for the call, and the fields `us` are only read here.
                 let mut out: [&mut [f32]; MAX_FUSED] = std::array::from_fn(|_| &mut [][..]);
                 for (o, d) in out.iter_mut().zip(&deltas) {
@@ -662,9 +707,8 @@ impl LodSolver {
                     None => &mut none,
                 };
                 rhs(z, out, a, &us);
-                for ((plane, s), p) in out.iter_mut().zip(&solvers).zip(&planes) {
-                    let ps = unsafe { &mut *p.get().add(z) };
-                    s.plane_xy(plane, ps);
+                for ((plane, s), sc) in out.iter_mut().zip(&solvers).zip(&scratches) {
+                    sc.with(|ps| s.plane_xy(plane, ps));
                 }
             });
         }
@@ -742,7 +786,7 @@ impl LodSolver {
 }
 
 /// Raw pointer shared by parallel tasks that each touch a disjoint part of the buffer behind it
-/// (column chunks of a field in a z sweep, planes of a field or of a scratch in an xy pass).
+/// (column chunks of a field in a z sweep, planes of a field in an xy pass).
 struct SharedPtr<T>(*mut T);
 impl<T> Clone for SharedPtr<T> {
     fn clone(&self) -> Self {
@@ -1081,6 +1125,18 @@ mod tests {
                 "{threads} threads differ from 1"
             );
         }
+        // One scratch carried from a pool of 3 threads to a pool of 1 and to one of 2 (its
+        // per-thread buffers are made for the largest and reused by the smaller).
+        let mut scratch = solver.scratch();
+        let mut f = init.clone();
+        for (k, threads) in [3, 3, 1, 1, 2, 2, 3, 1, 2, 3].into_iter().enumerate() {
+            crate::sim::in_pool(threads, || solver.step(&mut f, &mut scratch));
+            assert_eq!(scratch.slots.len(), 3, "step {k}");
+        }
+        assert!(
+            one.iter().zip(&f).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "a scratch shared by pools of 1, 2 and 3 threads changes the result"
+        );
     }
 
     #[test]
