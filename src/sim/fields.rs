@@ -77,6 +77,10 @@ pub struct Fields {
     extra_scratch: [LodScratch; 2],
     /// Whether N, W, M, B may be non-zero.
     pub(crate) slow_live: bool,
+    /// Per voxel plane: whether N or W, and whether B, may be non-zero there (they neither
+    /// diffuse nor have sources between sessions, so a plane where they are 0 stays so until
+    /// [`Fields::wake`]).
+    inj_planes: Vec<[bool; 2]>,
     /// Whether P, T, C may be non-zero.
     pub(crate) fast_live: [bool; 3],
     /// The grid of P, T and C (the voxel grid unless `numerics.signal_voxel_um` is coarser).
@@ -197,6 +201,7 @@ impl Fields {
             scratch,
             coarse_scratch,
             slow_live: false,
+            inj_planes: vec![[true; 2]; g.nz],
             fast_live: [false; 3],
             sg: sg.clone(),
             coarse,
@@ -208,6 +213,7 @@ impl Fields {
     pub fn wake(&mut self) {
         self.slow_live = true;
         self.fast_live = [true; 3];
+        self.inj_planes.fill([true; 2]);
         self.restrict_sources();
     }
 
@@ -280,23 +286,39 @@ impl Fields {
             .zip(self.w.par_chunks_mut(plane))
             .zip(self.m.par_chunks_mut(plane))
             .zip(self.plt.par_chunks_mut(plane))
-            .map(|(((n, w), m), b)| {
+            .zip(self.inj_planes.par_iter_mut())
+            .map(|((((n, w), m), b), live)| {
                 let k = n.len();
                 let (w, m, b) = (&mut w[..k], &mut m[..k], &mut b[..k]);
-                let (mut any, mut any_b) = (false, false);
-                for j in 0..k {
-                    let (n0, w0) = (n[j], w[j]);
-                    m[j] = flush(m[j] * r.em + r.mn * n0 + r.mw * w0);
-                    n[j] = flush(n0 * r.en + r.nw * w0);
-                    w[j] = flush(w0 * r.ew);
-                    b[j] = flush(b[j] * eplt);
-                    // All values are ≥ 0: the sum is non-zero iff any term is. A boolean `or`
-                    // (not a running float sum, a serial chain of additions) lets the loop
-                    // vectorise.
-                    any |= m[j] + n[j] + w[j] + b[j] > 0.0;
-                    any_b |= b[j] > 0.0;
+                let (mut any, mut any_nw, mut any_b) = (false, false, false);
+                if live[0] {
+                    for j in 0..k {
+                        let (n0, w0) = (n[j], w[j]);
+                        m[j] = flush(m[j] * r.em + r.mn * n0 + r.mw * w0);
+                        n[j] = flush(n0 * r.en + r.nw * w0);
+                        w[j] = flush(w0 * r.ew);
+                        // All values are ≥ 0: the sum is non-zero iff any term is. A boolean
+                        // `or` (not a running float sum, a serial chain of additions) lets the
+                        // loop vectorise.
+                        any |= m[j] > 0.0;
+                        any_nw |= n[j] + w[j] > 0.0;
+                    }
+                } else {
+                    // N = W = 0 in this plane: M's update reduces to M e^(−δ_M Δt) exactly
+                    // (the added terms are +0).
+                    for mj in m.iter_mut() {
+                        *mj = flush(*mj * r.em);
+                        any |= *mj > 0.0;
+                    }
                 }
-                (any, any_b)
+                if live[1] {
+                    for bj in b.iter_mut() {
+                        *bj = flush(*bj * eplt);
+                        any_b |= *bj > 0.0;
+                    }
+                }
+                *live = [any_nw, any_b];
+                (any || any_nw || any_b, any_b)
             })
             .reduce(|| (false, false), |x, y| (x.0 || y.0, x.1 || y.1));
         self.slow_live = any;
@@ -433,6 +455,7 @@ impl Fields {
             coarse_scratch,
             extra_scratch,
             slow_live,
+            inj_planes,
             fast_live,
             coarse,
             ..
@@ -481,11 +504,14 @@ impl Fields {
         }
         let solved = jobs.len() as u64;
         let dtf = span as f32;
+        // Planes of the voxel grid where B is known to be 0 (on a coarser grid B is always read).
+        let b_planes = coarse.is_none().then_some(&inj_planes[..]);
         // B and M as restricted to a coarser signal grid at the last slow update, A at this step.
         let (plt, m, act): (&[f32], &[f32], _) = match coarse {
             Some(cg) => (&cg.plt, &cg.m, act.map(|_| &cg.act[..])),
             None => (plt, m, act),
         };
+        let b_live = |z: usize| b_planes.is_none_or(|p| p[z][1]);
         let wide = has_avx2();
         LodSolver::step_delta_fused(&mut jobs, c_job.map(|_| &mut *c_int), &|z, outs, ci, us| {
             if let Some(jc) = c_job {
@@ -499,12 +525,12 @@ impl Fields {
                 for ((out, u), cf) in outs.iter_mut().zip(us).zip(&coefs) {
                     stencil_plane::<true>(g, z, u, out, cf.r, cf.kdt);
                 }
-                add_sources::<true>(g, z, outs, &coefs, plt, m, slow, act);
+                add_sources::<true>(g, z, outs, &coefs, plt, m, slow, b_live(z), act);
             } else {
                 for ((out, u), cf) in outs.iter_mut().zip(us).zip(&coefs) {
                     stencil_plane::<false>(g, z, u, out, cf.r, cf.kdt);
                 }
-                add_sources::<false>(g, z, outs, &coefs, plt, m, slow, act);
+                add_sources::<false>(g, z, outs, &coefs, plt, m, slow, b_live(z), act);
             }
         });
         if sources {
@@ -576,6 +602,7 @@ fn delta_rhs_plane(
         s.plt,
         s.m,
         s.slow,
+        true,
         s.act,
     );
 }
@@ -644,15 +671,37 @@ struct Coef {
 }
 
 // Adds the sources of plane z to each field's δ plane: with `slow`, sb B + sm M (B and M at the
-// last slow update), then sa A (A the activated density at t_n, when any cell is activated),
+// last slow update; sm M alone where `b_live` says that B is 0 in the plane), then sa A (A the activated density at t_n, when any cell is activated),
 // each × Δt through each field's coefficients. The sources are read
 // once for all the fields; each field's δ takes the same additions in the same order as it
 // would alone. `WIDE` selects the AVX2 build, as above.
 row_kernel!(add_sources, add_sources_base, add_sources_avx2,
-    (g: &Geometry, z: usize, outs: &mut [&mut [f32]], coefs: &[Coef], plt: &[f32], m: &[f32], slow: bool, act: Option<&[f32]>), {
+    (g: &Geometry, z: usize, outs: &mut [&mut [f32]], coefs: &[Coef], plt: &[f32], m: &[f32], slow: bool, b_live: bool, act: Option<&[f32]>), {
     let plane = g.plane();
     let off = z * plane;
-    if slow {
+    if slow && !b_live {
+        // B = 0 in this plane: sb·0 + sm·M is sm·M exactly, so B is not read.
+        let m = &m[off..off + plane];
+        match outs {
+            [o0, o1, o2] => {
+                let (c0, c1, c2) = (coefs[0], coefs[1], coefs[2]);
+                let (o0, o1, o2) = (&mut o0[..plane], &mut o1[..plane], &mut o2[..plane]);
+                for j in 0..plane {
+                    let mj = m[j];
+                    o0[j] += c0.sm * mj;
+                    o1[j] += c1.sm * mj;
+                    o2[j] += c2.sm * mj;
+                }
+            }
+            _ => {
+                for (o, c) in outs.iter_mut().zip(coefs) {
+                    for j in 0..plane {
+                        o[j] += c.sm * m[j];
+                    }
+                }
+            }
+        }
+    } else if slow {
         let (b, m) = (&plt[off..off + plane], &m[off..off + plane]);
         match outs {
             [o0, o1, o2] => {
@@ -893,20 +942,116 @@ mod tests {
                 stencil_plane::<false>(&g, z, &u, &mut a[k], cf.r, cf.kdt);
                 stencil_plane::<true>(&g, z, &u, &mut b[k], cf.r, cf.kdt);
             }
-            for (slow, act) in [
-                (true, Some(&act[..])),
-                (true, None),
-                (false, Some(&act[..])),
+            for (slow, b_live, act) in [
+                (true, true, Some(&act[..])),
+                (true, true, None),
+                (true, false, Some(&act[..])),
+                (false, true, Some(&act[..])),
             ] {
                 let (mut a2, mut b2) = (a.clone(), b.clone());
                 let mut oa: Vec<&mut [f32]> = a2.iter_mut().map(|v| &mut v[..]).collect();
                 let mut ob: Vec<&mut [f32]> = b2.iter_mut().map(|v| &mut v[..]).collect();
-                add_sources::<false>(&g, z, &mut oa, &coefs, &plt, &m, slow, act);
-                add_sources::<true>(&g, z, &mut ob, &coefs, &plt, &m, slow, act);
+                add_sources::<false>(&g, z, &mut oa, &coefs, &plt, &m, slow, b_live, act);
+                add_sources::<true>(&g, z, &mut ob, &coefs, &plt, &m, slow, b_live, act);
                 for (x, y) in a2.iter().flatten().zip(b2.iter().flatten()) {
                     assert_eq!(x.to_bits(), y.to_bits(), "plane {z}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn planes_without_platelet_release_give_the_same_sources_without_reading_it() {
+        // Where B is 0 in a plane, the sources formed without reading B are those formed with
+        // it, bit for bit, in both builds, for one field and for three.
+        let mut s = crate::scenario::Scenario::default();
+        s.tissue.domain_um = [420.0, 380.0];
+        let g = Geometry::new(&s);
+        let (n, plane) = (g.voxels(), g.plane());
+        let val = |i: usize, k: u64| {
+            let v = crate::sim::rng::mix64(i as u64 ^ (k << 40));
+            ((v >> 40) as f32 / (1u64 << 24) as f32) * 10f32.powi((v % 9) as i32 - 4)
+        };
+        let u: Vec<f32> = (0..n).map(|i| val(i, 1)).collect();
+        let m: Vec<f32> = (0..n).map(|i| val(i, 3)).collect();
+        let act: Vec<f32> = (0..n).map(|i| val(i, 4)).collect();
+        let coefs = [0.3f32, 0.7, 1.3].map(|c| Coef {
+            r: 0.81 * c,
+            kdt: 0.125 * c,
+            sb: 1500.0 * c,
+            sm: 200.0 * c,
+            sa: 0.004 * c,
+        });
+        let plt = vec![0.0f32; n];
+        for z in 0..g.nz {
+            for fields in [1, 3] {
+                let mut outs = vec![vec![0.0f32; plane]; fields];
+                for (o, cf) in outs.iter_mut().zip(&coefs) {
+                    stencil_plane::<false>(&g, z, &u, o, cf.r, cf.kdt);
+                }
+                let runs: Vec<Vec<Vec<f32>>> = [(false, true), (false, false), (true, false)]
+                    .into_iter()
+                    .filter(|&(wide, _)| !wide || has_avx2())
+                    .map(|(wide, b_live)| {
+                        let mut o2 = outs.clone();
+                        let mut o: Vec<&mut [f32]> = o2.iter_mut().map(|v| &mut v[..]).collect();
+                        let cf = &coefs[..fields];
+                        if wide {
+                            add_sources::<true>(&g, z, &mut o, cf, &plt, &m, true, b_live, None);
+                        } else {
+                            add_sources::<false>(&g, z, &mut o, cf, &plt, &m, true, b_live, None);
+                        }
+                        let a = Some(&act[..]);
+                        add_sources::<false>(&g, z, &mut o, cf, &plt, &m, false, true, a);
+                        o2
+                    })
+                    .collect();
+                for other in &runs[1..] {
+                    for (x, y) in runs[0].iter().flatten().zip(other.iter().flatten()) {
+                        assert_eq!(x.to_bits(), y.to_bits(), "plane {z}, {fields} fields");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn slow_step_skips_planes_without_injury_bit_for_bit() {
+        // N, W and B in a few planes only, M everywhere: slow steps that skip the planes known
+        // to be free of N, W and B give every field bit for bit as steps that visit them all.
+        let mut s = crate::scenario::Scenario::default();
+        s.tissue.domain_um = [200.0, 180.0];
+        let g = Geometry::new(&s);
+        let par = Params::new(&s, 1.0);
+        let mut a = Fields::new(&g, &g, &par, 2.0, 1.0);
+        let plane = g.plane();
+        let injured = |z: usize| z % 7 == 3;
+        for i in 0..g.voxels() {
+            let v = (crate::sim::rng::mix64(i as u64) >> 40) as f32 / (1u64 << 24) as f32;
+            a.m[i] = 0.5 * v;
+            if injured(i / plane) {
+                a.w[i] = v;
+                a.n[i] = 0.3 * v;
+                a.plt[i] = if i % 3 == 0 { 2.0 * v } else { 0.0 };
+            }
+        }
+        a.wake();
+        let mut b = a.clone();
+        for step in 0..12 {
+            a.slow_step(&g, &par, 2.0, true);
+            b.inj_planes.fill([true; 2]);
+            b.slow_step(&g, &par, 2.0, true);
+            for (x, y) in [(&a.n, &b.n), (&a.w, &b.w), (&a.m, &b.m), (&a.plt, &b.plt)] {
+                assert!(
+                    x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
+                    "step {step}"
+                );
+            }
+            assert_eq!(a.slow_live, b.slow_live);
+        }
+        // The planes without injury were skipped, those with it were not.
+        for (z, live) in a.inj_planes.iter().enumerate() {
+            assert_eq!(live[0], injured(z), "plane {z}");
         }
     }
 }
