@@ -5,7 +5,7 @@ use crate::guard;
 use crate::observe::record::{GlobalRow, ProfileRow, RegionRow, SectionRow};
 use crate::sim::Simulation;
 use crate::sim::fibroblasts::CellState;
-use crate::sim::sums::{LANES, PoolSums, pool_sums, sum_checked};
+use crate::sim::sums::{LANES, PoolSums, pool_sums, sum_checked_wide};
 use crate::sim::tissue::Layer;
 use rayon::prelude::*;
 
@@ -123,7 +123,7 @@ pub fn plane_sums(sim: &Simulation, pools: Option<&[PoolSums]>) -> Vec<PlaneSums
                 }
             }
             for (name, v) in guard::guarded_fields(sim) {
-                let (sum, ok) = sum_checked(&v[r.clone()], |x| x as f64);
+                let (sum, ok) = sum_checked_wide(&v[r.clone()]);
                 clean &= ok;
                 if let Some(k) = slot(name) {
                     s[k] = sum;
@@ -131,7 +131,7 @@ pub fn plane_sums(sim: &Simulation, pools: Option<&[PoolSums]>) -> Vec<PlaneSums
             }
             // Deposits added early are consumed by the matrix update (`dep_live` false after it).
             if m.dep_live {
-                clean &= sum_checked(m.dep[r.clone()].as_flattened(), |x| x).1;
+                clean &= sum_checked_wide(m.dep[r.clone()].as_flattened()).1;
             }
             let [pv, tv, _] = f.on_voxels();
             let pmax = lane_max(&pv[r.clone()]);

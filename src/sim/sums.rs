@@ -7,6 +7,8 @@
 //! whichever computes them.
 
 use crate::sim::diffusion::has_avx2;
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
 
 /// Lanes of the partial sums in [`sum_checked`]: independent accumulators, so that the loop
 /// vectorises instead of waiting on one chain of additions.
@@ -67,14 +69,9 @@ pub fn pool_sums(planes: [&[f64]; 8], neo_live: bool) -> PoolSums {
         sums: [0.0; 8],
         clean: true,
     };
-    let wide = has_avx2();
     for (k, v) in planes.into_iter().enumerate() {
         if neo_live || !NEO_OR_FIBRIN[k] {
-            let (sum, ok) = if wide {
-                sum_checked_wide(v)
-            } else {
-                sum_checked(v, |x| x)
-            };
+            let (sum, ok) = sum_checked_wide(v);
             p.sums[k] = sum;
             p.clean &= ok;
         }
@@ -82,12 +79,58 @@ pub fn pool_sums(planes: [&[f64]; 8], neo_live: bool) -> PoolSums {
     p
 }
 
-/// [`sum_checked`] of f64 values with 256-bit vectors where the processor has them (AVX2 is
-/// checked for, as for the other wide kernels): lanes 0–3 and 4–7 of the partial sums are two
-/// vectors, each lane taking its values in the same order, and the test of each value is
-/// the same pair of ordered comparisons (false for NaN). The same sum, bit for bit, and the
-/// same verdict; the scalar code does not vectorise its eight chains of additions.
-fn sum_checked_wide(v: &[f64]) -> (f64, bool) {
+/// A value that [`sum_checked_wide`] sums: f32 (fields) or f64 (pools), taken as f64.
+pub trait Summed: Copy {
+    /// The value as f64 (exact).
+    fn to_f64(self) -> f64;
+    /// Values `p[0..8]` as f64 in two vectors (lanes 0–3, 4–7).
+    ///
+    /// # Safety
+    /// `p` must be valid for reads of 8 values, and the processor must have AVX.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load8(p: *const Self) -> (__m256d, __m256d);
+}
+
+impl Summed for f64 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn load8(p: *const f64) -> (__m256d, __m256d) {
+        // SAFETY: the caller guarantees 8 readable values.
+        unsafe { (_mm256_loadu_pd(p), _mm256_loadu_pd(p.add(4))) }
+    }
+}
+
+impl Summed for f32 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn load8(p: *const f32) -> (__m256d, __m256d) {
+        // SAFETY: the caller guarantees 8 readable values; f32 → f64 is exact, as `as f64`.
+        unsafe {
+            let v = _mm256_loadu_ps(p);
+            (
+                _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)),
+            )
+        }
+    }
+}
+
+/// [`sum_checked`] with 256-bit vectors where the processor has them (AVX2 is checked for, as
+/// for the other wide kernels): lanes 0–3 and 4–7 of the partial sums are two vectors, each lane
+/// taking its values in the same order, and the test of each value is the same pair of ordered
+/// comparisons (false for NaN). The same sum, bit for bit, and the same verdict; the scalar
+/// code keeps eight chains of scalar additions.
+pub fn sum_checked_wide<T: Summed>(v: &[T]) -> (f64, bool) {
     #[cfg(target_arch = "x86_64")]
     {
         if has_avx2() {
@@ -95,13 +138,12 @@ fn sum_checked_wide(v: &[f64]) -> (f64, bool) {
             return unsafe { sum_checked_avx(v) };
         }
     }
-    sum_checked(v, |x| x)
+    sum_checked(v, T::to_f64)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn sum_checked_avx(v: &[f64]) -> (f64, bool) {
-    use std::arch::x86_64::*;
+fn sum_checked_avx<T: Summed>(v: &[T]) -> (f64, bool) {
     let chunks = v.chunks_exact(LANES);
     let rest = chunks.remainder();
     let lo = _mm256_set1_pd(-1e-9);
@@ -109,26 +151,19 @@ fn sum_checked_avx(v: &[f64]) -> (f64, bool) {
     let (mut a0, mut a1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
     let all = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
     let (mut k0, mut k1) = (all, all);
+    let test = |x| {
+        _mm256_and_pd(
+            _mm256_cmp_pd::<_CMP_GE_OQ>(x, lo),
+            _mm256_cmp_pd::<_CMP_LE_OQ>(x, hi),
+        )
+    };
     for c in chunks {
-        // SAFETY: c holds LANES = 8 values: the loads read c[0..4] and c[4..8].
-        let (x0, x1) = unsafe {
-            (
-                _mm256_loadu_pd(c.as_ptr()),
-                _mm256_loadu_pd(c.as_ptr().add(4)),
-            )
-        };
+        // SAFETY: c holds LANES = 8 values; AVX2 is enabled here.
+        let (x0, x1) = unsafe { T::load8(c.as_ptr()) };
         a0 = _mm256_add_pd(a0, x0);
         a1 = _mm256_add_pd(a1, x1);
-        let t0 = _mm256_and_pd(
-            _mm256_cmp_pd::<_CMP_GE_OQ>(x0, lo),
-            _mm256_cmp_pd::<_CMP_LE_OQ>(x0, hi),
-        );
-        let t1 = _mm256_and_pd(
-            _mm256_cmp_pd::<_CMP_GE_OQ>(x1, lo),
-            _mm256_cmp_pd::<_CMP_LE_OQ>(x1, hi),
-        );
-        k0 = _mm256_and_pd(k0, t0);
-        k1 = _mm256_and_pd(k1, t1);
+        k0 = _mm256_and_pd(k0, test(x0));
+        k1 = _mm256_and_pd(k1, test(x1));
     }
     let mut acc = [0.0f64; LANES];
     // SAFETY: acc holds 8 values: the stores write acc[0..4] and acc[4..8].
@@ -138,6 +173,7 @@ fn sum_checked_avx(v: &[f64]) -> (f64, bool) {
     }
     let mut ok = _mm256_movemask_pd(k0) == 0xF && _mm256_movemask_pd(k1) == 0xF;
     for (l, &x) in rest.iter().enumerate() {
+        let x = x.to_f64();
         acc[l] += x;
         ok &= acceptable(x);
     }
@@ -206,6 +242,27 @@ mod tests {
                         a.0.to_bits() == b.0.to_bits() || (a.0.is_nan() && b.0.is_nan()),
                         "{x} at {pos} of {len}"
                     );
+                }
+            }
+        }
+        // f32 values (the fields), widened to f64 as the scalar code does.
+        for len in (0..40).chain([9025, 9031]) {
+            let v: Vec<f32> = (0..len).map(|i| val(i + 100 * len) as f32).collect();
+            let (a, b) = (sum_checked(&v, |x| x as f64), sum_checked_wide(&v));
+            assert_eq!(
+                (a.0.to_bits(), a.1),
+                (b.0.to_bits(), b.1),
+                "f32, length {len}"
+            );
+        }
+        for len in [1, 8, 9, 17] {
+            for pos in 0..len {
+                for x in [f32::NAN, f32::INFINITY, -1e-6, -1e-9, -1e-10, f32::MAX] {
+                    let mut v: Vec<f32> = (0..len).map(|i| val(i + 7 * pos) as f32).collect();
+                    v[pos] = x;
+                    let (a, b) = (sum_checked(&v, |x| x as f64), sum_checked_wide(&v));
+                    assert_eq!(a.1, b.1, "f32 {x} at {pos} of {len}");
+                    assert!(a.0.to_bits() == b.0.to_bits() || (a.0.is_nan() && b.0.is_nan()));
                 }
             }
         }
