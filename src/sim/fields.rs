@@ -671,10 +671,10 @@ struct Coef {
 }
 
 // Adds the sources of plane z to each field's δ plane: with `slow`, sb B + sm M (B and M at the
-// last slow update; sm M alone where `b_live` says that B is 0 in the plane), then sa A (A the activated density at t_n, when any cell is activated),
-// each × Δt through each field's coefficients. The sources are read
-// once for all the fields; each field's δ takes the same additions in the same order as it
-// would alone. `WIDE` selects the AVX2 build, as above.
+// last slow update; sm M alone where `b_live` says that B is 0 in the plane), then sa A (A the
+// activated density at t_n, when any cell is activated), each × Δt through each field's
+// coefficients. The sources are read once for all the fields; each field's δ takes the same
+// additions in the same order as it would alone. `WIDE` selects the AVX2 build, as above.
 row_kernel!(add_sources, add_sources_base, add_sources_avx2,
     (g: &Geometry, z: usize, outs: &mut [&mut [f32]], coefs: &[Coef], plt: &[f32], m: &[f32], slow: bool, b_live: bool, act: Option<&[f32]>), {
     let plane = g.plane();

@@ -709,9 +709,8 @@ impl Simulation {
         let vox = self.geom.voxel_mm3();
         let blocks = &self.pass_blocks;
         // Deposits in cell order: each block copies its own into its span of the list, in
-        // parallel.
-        // The list is extended into its spare capacity, not first filled with defaults (a
-        // serial pass over about 2 MB per step).
+        // parallel, in the list's spare capacity (filling the list with defaults first would be
+        // a serial pass over about 2 MB per step).
         let first = self.pending_dep.len();
         let total: usize = blocks.iter().map(|b| b.deposits.len()).sum();
         self.pending_dep.reserve(total);

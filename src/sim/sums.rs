@@ -141,6 +141,9 @@ pub fn sum_checked_wide<T: Summed>(v: &[T]) -> (f64, bool) {
     sum_checked(v, T::to_f64)
 }
 
+// The wide sums hold the lanes in two vectors of four.
+const _: () = assert!(LANES == 8);
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn sum_checked_avx<T: Summed>(v: &[T]) -> (f64, bool) {
