@@ -907,33 +907,45 @@ mod tests {
         }
     }
 
+    /// The block of the right-hand-side tests.
+    fn rhs_grid() -> Geometry {
+        let mut s = crate::scenario::Scenario::default();
+        s.tissue.domain_um = [420.0, 380.0];
+        Geometry::new(&s)
+    }
+
+    /// Value `k` of voxel `i` for the right-hand-side tests: spread over many binades, so that
+    /// any change of operation or order shows.
+    fn val(i: usize, k: u64) -> f32 {
+        let v = crate::sim::rng::mix64(i as u64 ^ (k << 40));
+        ((v >> 40) as f32 / (1u64 << 24) as f32) * 10f32.powi((v % 9) as i32 - 4)
+    }
+
+    /// Coefficients of three fields for the right-hand-side tests.
+    fn rhs_coefs() -> [Coef; 3] {
+        [0.3f32, 0.7, 1.3].map(|c| Coef {
+            r: 0.81 * c,
+            kdt: 0.125 * c,
+            sb: 1500.0 * c,
+            sm: 200.0 * c,
+            sa: 0.004 * c,
+        })
+    }
+
     #[test]
     fn avx2_and_baseline_right_hand_sides_are_bit_identical() {
         if !has_avx2() {
             return;
         }
-        let mut s = crate::scenario::Scenario::default();
-        s.tissue.domain_um = [420.0, 380.0];
-        let g = Geometry::new(&s);
+        let g = rhs_grid();
         let n = g.voxels();
-        // Values spread over many binades, so that any change of operation or order shows.
-        let val = |i: usize, k: u64| {
-            let v = crate::sim::rng::mix64(i as u64 ^ (k << 40));
-            ((v >> 40) as f32 / (1u64 << 24) as f32) * 10f32.powi((v % 9) as i32 - 4)
-        };
         let u: Vec<f32> = (0..n).map(|i| val(i, 1)).collect();
         let (plt, m, act): (Vec<f32>, Vec<f32>, Vec<f32>) = (
             (0..n).map(|i| val(i, 2)).collect(),
             (0..n).map(|i| val(i, 3)).collect(),
             (0..n).map(|i| val(i, 4)).collect(),
         );
-        let coefs = [0.3f32, 0.7, 1.3].map(|c| Coef {
-            r: 0.81 * c,
-            kdt: 0.125 * c,
-            sb: 1500.0 * c,
-            sm: 200.0 * c,
-            sa: 0.004 * c,
-        });
+        let coefs = rhs_coefs();
         let plane = g.plane();
         for z in 0..g.nz {
             let mut a = vec![vec![0.0f32; plane]; 3];
@@ -964,24 +976,12 @@ mod tests {
     fn planes_without_platelet_release_give_the_same_sources_without_reading_it() {
         // Where B is 0 in a plane, the sources formed without reading B are those formed with
         // it, bit for bit, in both builds, for one field and for three.
-        let mut s = crate::scenario::Scenario::default();
-        s.tissue.domain_um = [420.0, 380.0];
-        let g = Geometry::new(&s);
+        let g = rhs_grid();
         let (n, plane) = (g.voxels(), g.plane());
-        let val = |i: usize, k: u64| {
-            let v = crate::sim::rng::mix64(i as u64 ^ (k << 40));
-            ((v >> 40) as f32 / (1u64 << 24) as f32) * 10f32.powi((v % 9) as i32 - 4)
-        };
         let u: Vec<f32> = (0..n).map(|i| val(i, 1)).collect();
         let m: Vec<f32> = (0..n).map(|i| val(i, 3)).collect();
         let act: Vec<f32> = (0..n).map(|i| val(i, 4)).collect();
-        let coefs = [0.3f32, 0.7, 1.3].map(|c| Coef {
-            r: 0.81 * c,
-            kdt: 0.125 * c,
-            sb: 1500.0 * c,
-            sm: 200.0 * c,
-            sa: 0.004 * c,
-        });
+        let coefs = rhs_coefs();
         let plt = vec![0.0f32; n];
         for z in 0..g.nz {
             for fields in [1, 3] {
