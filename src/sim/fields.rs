@@ -504,14 +504,16 @@ impl Fields {
         }
         let solved = jobs.len() as u64;
         let dtf = span as f32;
-        // Planes of the voxel grid where B is known to be 0 (on a coarser grid B is always read).
-        let b_planes = coarse.is_none().then_some(&inj_planes[..]);
+        // Where B may be non-zero: on the voxel grid the planes so flagged, on a coarser grid
+        // every plane unless B's restriction is 0 everywhere. B is not read elsewhere.
+        let b_anywhere = coarse.as_ref().map(|cg| !cg.plt_zero);
+        let inj_planes = &inj_planes[..];
+        let b_live = |z: usize| b_anywhere.unwrap_or_else(|| inj_planes[z][1]);
         // B and M as restricted to a coarser signal grid at the last slow update, A at this step.
         let (plt, m, act): (&[f32], &[f32], _) = match coarse {
             Some(cg) => (&cg.plt, &cg.m, act.map(|_| &cg.act[..])),
             None => (plt, m, act),
         };
-        let b_live = |z: usize| b_planes.is_none_or(|p| p[z][1]);
         let wide = has_avx2();
         LodSolver::step_delta_fused(&mut jobs, c_job.map(|_| &mut *c_int), &|z, outs, ci, us| {
             if let Some(jc) = c_job {

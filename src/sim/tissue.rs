@@ -218,8 +218,8 @@ impl Geometry {
         let whole = |v: f64| (v - v.round()).abs() < 1e-6;
         // Cells across x, from the count nearest the target outwards.
         let n0 = (lx / signal_um).round().max(1.0) as i64;
-        (0..=2 * n0)
-            .flat_map(|k| [n0 + k, n0 - k])
+        std::iter::once(n0)
+            .chain((1..=2 * n0).flat_map(|k| [n0 + k, n0 - k]))
             .filter(|&n| n >= 1)
             .map(|n| lx / n as f64)
             .filter(|&e| e >= 2.0 * self.h && e >= signal_um / 1.5 && e <= signal_um * 1.5)
