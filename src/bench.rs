@@ -24,8 +24,8 @@ use std::time::Instant;
 use crate::scenario::{self, Scenario};
 use crate::sim::diffusion::{LodScratch, LodSolver};
 use crate::sim::fibroblasts::{
-    apply_order, cic_deposit, confine, index_span, prefetch_gradient, sample_gradient,
-    scatter_ordered, voxel_order,
+    apply_order, cic_deposit, confine, index_span, prefetch_gradient, prefetch_slots,
+    sample_gradient, scatter_ordered, voxel_order,
 };
 use crate::sim::rng::{Purpose, Stream};
 use crate::sim::tissue::Geometry;
@@ -340,6 +340,7 @@ impl Reference {
                     }
                 }
             },
+            |o, slab, off| prefetch_slots(slab, off, [0, 2, 4, 6].map(|k| o.idx[k] as usize)),
         );
     }
 

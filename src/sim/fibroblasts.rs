@@ -121,6 +121,19 @@ impl Deposit {
         })
     }
 
+    /// The voxel indices of the corners, in [`Deposit::corners`]'s order.
+    #[inline(always)]
+    pub fn corner_indices(&self, g: &Geometry) -> [usize; 8] {
+        let [xs, ys, zs] = self.xyz;
+        std::array::from_fn(|k| {
+            g.idx(
+                xs[k % 2] as usize,
+                ys[(k / 2) % 2] as usize,
+                zs[k / 4] as usize,
+            )
+        })
+    }
+
     /// The lowest and highest voxel index of the corners.
     #[inline]
     pub fn span(&self, g: &Geometry) -> (usize, usize) {
@@ -593,6 +606,23 @@ pub fn voxel_order(g: &Geometry, pos: &[[f64; 3]], id: &[u64]) -> Option<Vec<usi
     Some(keys.iter().map(|k| k.2).collect())
 }
 
+/// Asks for the cache lines of `slab` (the part of the grid from voxel `off`) that voxels
+/// `idx` fall in, if they are inside it. A hint only: results do not depend on it.
+#[inline(always)]
+pub fn prefetch_slots<D>(slab: &[D], off: usize, idx: impl IntoIterator<Item = usize>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        for i in idx {
+            let k = i.wrapping_sub(off);
+            if k < slab.len() {
+                // SAFETY: a prefetch is a hint; the address is inside the slice (checked).
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(slab.as_ptr().add(k) as *const i8) };
+            }
+        }
+    }
+}
+
 /// The lowest and highest of a deposit's voxel indices (the span [`scatter_ordered`] asks for).
 #[inline]
 pub fn index_span(idx: &[u32; 8]) -> (usize, usize) {
@@ -604,6 +634,8 @@ pub fn index_span(idx: &[u32; 8]) -> (usize, usize) {
 
 /// Items per block in [`scatter_ordered`]'s index of the voxels each block touches.
 const SCATTER_BLOCK: usize = 256;
+/// How many items ahead [`add_meeting`] hints the slots it will add to.
+const SCATTER_AHEAD: usize = 16;
 /// Voxel planes per parallel task of [`scatter_ordered`].
 const SCATTER_SLAB_PLANES: usize = 4;
 
@@ -623,11 +655,12 @@ pub fn scatter_ordered<D: Send, I: Sync>(
     items: &[I],
     span: impl Fn(&I) -> Option<(usize, usize)> + Sync,
     add: impl Fn(&I, &mut [D], usize) + Sync,
+    hint: impl Fn(&I, &[D], usize) + Sync,
 ) {
     let blocks = block_spans(items, span);
     let slab = SCATTER_SLAB_PLANES * plane.max(1);
     dst.par_chunks_mut(slab).enumerate().for_each(|(s, out)| {
-        add_meeting(&blocks, items, out, s * slab, &add);
+        add_meeting(&blocks, items, out, s * slab, &add, &hint);
     });
 }
 
@@ -656,13 +689,17 @@ pub fn add_meeting<D, I>(
     out: &mut [D],
     lo: usize,
     add: &impl Fn(&I, &mut [D], usize),
+    hint: &impl Fn(&I, &[D], usize),
 ) {
     let hi = lo + out.len();
     for (b, &(a, z)) in blocks.iter().enumerate() {
         if a < hi && z >= lo {
             let end = ((b + 1) * SCATTER_BLOCK).min(items.len());
-            for it in &items[b * SCATTER_BLOCK..end] {
-                add(it, out, lo);
+            for j in b * SCATTER_BLOCK..end {
+                if let Some(next) = items.get(j + SCATTER_AHEAD) {
+                    hint(next, out, lo);
+                }
+                add(&items[j], out, lo);
             }
         }
     }
@@ -1046,6 +1083,7 @@ mod scatter_tests {
                         }
                     }
                 },
+                |(idx, _), slab, off| super::prefetch_slots(slab, off, idx.map(|i| i as usize)),
             )
         });
         out

@@ -11,7 +11,7 @@
 //! c' = c e^(−λΔt) + S (1 − e^(−λΔt))/λ.
 
 use crate::sim::diffusion::{has_avx2, row_kernel};
-use crate::sim::fibroblasts::{Deposit, add_meeting, block_spans};
+use crate::sim::fibroblasts::{Deposit, add_meeting, block_spans, prefetch_slots};
 use crate::sim::params::Params;
 use crate::sim::sums::{PoolSums, pool_sums};
 use crate::sim::tissue::Geometry;
@@ -247,9 +247,14 @@ impl Matrix {
                         } else if !native_only {
                             dp.fill([0.0; 3]);
                         }
-                        add_meeting(&blocks, pending, dp, off, &|d, o, lo| {
-                            add_deposit(g, d, o, lo)
-                        });
+                        add_meeting(
+                            &blocks,
+                            pending,
+                            dp,
+                            off,
+                            &|d, o, lo| add_deposit(g, d, o, lo),
+                            &|d, o, lo| prefetch_slots(o, lo, d.corner_indices(g)),
+                        );
                         if cslice.is_none() {
                             // No protease over the span: every rate is a constant of the pool, so
                             // the decay factors are computed once for the plane (quiet steps take

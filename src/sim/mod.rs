@@ -865,6 +865,7 @@ fn add_deposits(g: &Geometry, dst: &mut [[f64; 3]], items: &[Deposit]) {
         items,
         |d| Some(d.span(g)),
         |d, slab, off| matrix::add_deposit(g, d, slab, off),
+        |d, slab, off| fibroblasts::prefetch_slots(slab, off, d.corner_indices(g)),
     );
 }
 
