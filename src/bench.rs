@@ -106,8 +106,14 @@ struct Staged {
     grad: [[f64; STAGE]; 3],
     /// Random unit vector.
     xi: [[f64; STAGE]; 3],
-    /// Direction: before the turn, then after it.
+    /// Direction: before the turn, then after it (and after a reflection in z).
     u: [[f64; STAGE]; 3],
+    /// Position: before the move, then after it.
+    p: [[f64; STAGE]; 3],
+    /// Cloud-in-cell voxels of the deposit ([`Deposit::corners`]' order).
+    idx: [[u32; STAGE]; 8],
+    /// Cloud-in-cell amounts.
+    amt: [[f32; STAGE]; 8],
 }
 
 impl Default for Staged {
@@ -116,6 +122,9 @@ impl Default for Staged {
             grad: [[0.0; STAGE]; 3],
             xi: [[0.0; STAGE]; 3],
             u: [[0.0; STAGE]; 3],
+            p: [[0.0; STAGE]; 3],
+            idx: [[0; STAGE]; 8],
+            amt: [[0.0; STAGE]; 8],
         }
     }
 }
@@ -170,6 +179,125 @@ fn turn_body(st: &mut Staged, n: usize, [chi, half, decay, noise]: [f64; 4]) {
         uy[j] = if ok { d[1] / dn } else { xi[1] };
         uz[j] = if ok { d[2] / dn } else { xi[2] };
     }
+}
+
+/// What [`move_agents`] needs: the step length (µm), the block's sizes in x and y and the
+/// dermis' top and bottom (µm), the voxel edge (µm), nx, ny, the first dermal voxel layer and
+/// nz (as f64), and the amount secreted per step.
+#[derive(Debug, Clone, Copy)]
+struct MoveConsts {
+    step: f64,
+    lx: f64,
+    ly: f64,
+    lo: f64,
+    hi: f64,
+    h: f64,
+    nx: f64,
+    ny: f64,
+    zpap: f64,
+    nz: f64,
+    /// The last voxel's index (below 2³¹).
+    last: f64,
+    amount: f64,
+}
+
+/// Moves the first `n` agents of a stage one step along their direction, keeps them in the
+/// dermis as [`confine`] does, and computes their deposits as [`cic_deposit`] and
+/// [`Deposit::corners`] do, with the same operations (indices are whole numbers in f64, exact):
+/// four agents per vector with AVX2. Only the case of every real step is handled: at most one
+/// wrap in x and y and one reflection in z. Returns false if an agent needed more (a step longer
+/// than the block); its values are then not valid and the caller redoes it with [`confine`].
+#[inline(always)]
+fn move_agents<const WIDE: bool>(st: &mut Staged, n: usize, k: &MoveConsts) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if WIDE && crate::sim::diffusion::has_avx2() {
+        // SAFETY: AVX2 was detected at run time.
+        return unsafe { move_agents_avx2(st, n, k) };
+    }
+    move_agents_base(st, n, k)
+}
+
+#[inline(never)]
+fn move_agents_base(st: &mut Staged, n: usize, k: &MoveConsts) -> bool {
+    move_body(st, n, k)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline(never)]
+fn move_agents_avx2(st: &mut Staged, n: usize, k: &MoveConsts) -> bool {
+    move_body(st, n, k)
+}
+
+#[inline(always)]
+fn move_body(st: &mut Staged, n: usize, k: &MoveConsts) -> bool {
+    let n = n.min(STAGE);
+    let [px, py, pz] = &mut st.p;
+    let [ux, uy, uz] = &mut st.u;
+    let mut ok = true;
+    for j in 0..n {
+        // One wrap (`wrap_coord`).
+        let wrap = |x: f64, l: f64| {
+            if x < 0.0 {
+                x + l
+            } else if x >= l {
+                x - l
+            } else {
+                x
+            }
+        };
+        let x = wrap(px[j] + k.step * ux[j], k.lx);
+        let y = wrap(py[j] + k.step * uy[j], k.ly);
+        // One reflection, then the clamp (`confine`).
+        let z0 = pz[j] + k.step * uz[j];
+        let below = z0 < k.lo;
+        let above = !below && z0 >= k.hi;
+        let z1 = if below {
+            2.0 * k.lo - z0
+        } else if above {
+            2.0 * k.hi - z0 - 1e-9
+        } else {
+            z0
+        };
+        ok &= (0.0..k.lx).contains(&x) & (0.0..k.ly).contains(&y) & (k.lo..k.hi).contains(&z1);
+        let top = k.hi - 1e-9;
+        let z = if z1 < k.lo { k.lo } else { z1 };
+        let z = if z > top { top } else { z };
+        uz[j] = if below | above { -uz[j] } else { uz[j] };
+        (px[j], py[j], pz[j]) = (x, y, z);
+        // Cloud-in-cell (`cic_deposit`, `Deposit::corners`).
+        let f = [x / k.h - 0.5, y / k.h - 0.5, z / k.h - 0.5];
+        let c0 = f.map(f64::floor);
+        let t = [f[0] - c0[0], f[1] - c0[1], f[2] - c0[2]];
+        let wrap_i = |i: f64, m: f64| {
+            if i < 0.0 {
+                i + m
+            } else if i >= m {
+                i - m
+            } else {
+                i
+            }
+        };
+        let xs = [wrap_i(c0[0], k.nx), wrap_i(c0[0] + 1.0, k.nx)];
+        let ys = [wrap_i(c0[1], k.ny), wrap_i(c0[1] + 1.0, k.ny)];
+        let zc = |z: f64| {
+            let z = if z < k.zpap { k.zpap } else { z };
+            if z > k.nz - 1.0 { k.nz - 1.0 } else { z }
+        };
+        let zs = [zc(c0[2]), zc(c0[2] + 1.0)];
+        let (wx, wy, wz) = ([1.0 - t[0], t[0]], [1.0 - t[1], t[1]], [1.0 - t[2], t[2]]);
+        for c in 0..8 {
+            let (a, b, e) = (c / 4, (c / 2) % 2, c % 2);
+            let i = xs[e] + k.nx * (ys[b] + k.ny * zs[a]);
+            // Only a lane this call reports as not valid can fall outside the grid (or be NaN).
+            let i = if (0.0..=k.last).contains(&i) { i } else { 0.0 };
+            // SAFETY: i is finite and in [0, last], and last < 2³¹ (checked where `k` is made),
+            // so it is representable as i32. (`as i32` would clamp and test for NaN lane by lane.)
+            st.idx[c][j] = unsafe { i.to_int_unchecked::<i32>() } as u32;
+            st.amt[c][j] = (wx[e] * wy[b] * wz[a] * k.amount) as f32;
+        }
+    }
+    ok
 }
 
 /// One agent's secretion of a step into field 1: cloud-in-cell voxels and amounts.
@@ -337,6 +465,24 @@ impl Reference {
         let amount = c.secretion_per_h * c.dt_h;
         let step = c.speed_um_per_h * c.dt_h;
         let inv_h = 1.0 / g.h;
+        let mk = MoveConsts {
+            step,
+            lx: g.lx(),
+            ly: g.ly(),
+            lo: g.dermis_top(),
+            hi: g.lz(),
+            h: g.h,
+            nx: g.nx as f64,
+            ny: g.ny as f64,
+            zpap: g.z_pap as f64,
+            nz: g.nz as f64,
+            last: (g.voxels() - 1) as f64,
+            amount,
+        };
+        assert!(
+            g.voxels() <= i32::MAX as usize,
+            "the reference grid has under 2³¹ voxels"
+        );
         self.out
             .par_chunks_mut(AGENT_CHUNK)
             .zip(
@@ -348,8 +494,9 @@ impl Reference {
             .for_each(|((outs, (ps, us)), ids)| {
                 // In stages over blocks of STAGE agents, each a short loop of independent
                 // iterations, so that the processor overlaps many agents' long chains of square
-                // roots and divisions, and the turn runs on vectors of agents
-                // ([`turn_agents`]); every agent's arithmetic is the same as in one loop.
+                // roots and divisions, and the turn and the move run on vectors of agents
+                // ([`turn_agents`], [`move_agents`]); every agent's arithmetic is the same as in
+                // one loop.
                 let mut st = Staged::default();
                 for base in (0..outs.len()).step_by(STAGE) {
                     let n = STAGE.min(outs.len() - base);
@@ -362,6 +509,7 @@ impl Reference {
                         for k in 0..3 {
                             st.grad[k][j - base] = gr[k];
                             st.u[k][j - base] = us[j][k];
+                            st.p[k][j - base] = ps[j][k];
                         }
                     }
                     for j in 0..n {
@@ -372,19 +520,32 @@ impl Reference {
                         }
                     }
                     turn_agents::<true>(&mut st, n, [c.chemotaxis, c.gradient_half, decay, noise]);
-                    for j in 0..n {
-                        let (o, p, u) = (&mut outs[base + j], &mut ps[base + j], &mut us[base + j]);
-                        *u = [st.u[0][j], st.u[1][j], st.u[2][j]];
-                        let mut q = [p[0] + step * u[0], p[1] + step * u[1], p[2] + step * u[2]];
-                        if confine(g, &mut q, None) {
-                            u[2] = -u[2];
+                    if move_agents::<true>(&mut st, n, &mk) {
+                        for j in 0..n {
+                            ps[base + j] = [st.p[0][j], st.p[1][j], st.p[2][j]];
+                            us[base + j] = [st.u[0][j], st.u[1][j], st.u[2][j]];
+                            outs[base + j] = AgentOut {
+                                idx: std::array::from_fn(|c| st.idx[c][j]),
+                                amount: std::array::from_fn(|c| st.amt[c][j]),
+                            };
                         }
-                        let corners = cic_deposit(g, q).corners(g);
-                        *o = AgentOut {
-                            idx: corners.map(|(i, _)| i),
-                            amount: corners.map(|(_, w)| (w * amount) as f32),
-                        };
-                        *p = q;
+                    } else {
+                        for j in 0..n {
+                            let (o, p, u) =
+                                (&mut outs[base + j], &mut ps[base + j], &mut us[base + j]);
+                            *u = [st.u[0][j], st.u[1][j], st.u[2][j]];
+                            let mut q =
+                                [p[0] + step * u[0], p[1] + step * u[1], p[2] + step * u[2]];
+                            if confine(g, &mut q, None) {
+                                u[2] = -u[2];
+                            }
+                            let corners = cic_deposit(g, q).corners(g);
+                            *o = AgentOut {
+                                idx: corners.map(|(i, _)| i),
+                                amount: corners.map(|(_, w)| (w * amount) as f32),
+                            };
+                            *p = q;
+                        }
                     }
                 }
             });
@@ -720,6 +881,111 @@ mod tests {
                     assert_eq!(wide.u[c][j].to_bits(), w.to_bits(), "agent {j}, n {n}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_staged_move_is_confine_and_cic_deposit_bit_for_bit_on_either_path() {
+        let cfg = small();
+        let g = geometry(&cfg);
+        let mk = |step: f64| MoveConsts {
+            step,
+            lx: g.lx(),
+            ly: g.ly(),
+            lo: g.dermis_top(),
+            hi: g.lz(),
+            h: g.h,
+            nx: g.nx as f64,
+            ny: g.ny as f64,
+            zpap: g.z_pap as f64,
+            nz: g.nz as f64,
+            last: (g.voxels() - 1) as f64,
+            amount: 0.001,
+        };
+        let mut r = Stream::new(3, Purpose::Placement, 0, 0);
+        let (lo, hi) = (g.dermis_top(), g.lz());
+        for (n, step) in [(STAGE, 5.0), (29, 5.0), (STAGE, 37.5), (STAGE, 1e5)] {
+            let mut st = Staged::default();
+            for j in 0..STAGE {
+                // Every fourth agent at a side of the block, moving out of it.
+                let edge = [1e-12, g.lx() - 1e-12, 0.0, g.lx() - 1e-9][j % 4];
+                let p = if j % 4 == 0 {
+                    [
+                        r.uniform() * g.lx(),
+                        r.uniform() * g.ly(),
+                        lo + r.uniform() * (hi - lo),
+                    ]
+                } else {
+                    [
+                        edge,
+                        g.ly() - edge,
+                        if j % 8 < 4 { lo + 1e-12 } else { hi - 1e-10 },
+                    ]
+                };
+                let mut u = r.unit_vector();
+                if j % 4 != 0 {
+                    u = [
+                        -u[0].abs(),
+                        u[1].abs(),
+                        if j % 8 < 4 { -u[2].abs() } else { u[2].abs() },
+                    ];
+                    if j % 4 == 1 {
+                        u = u.map(|v| -v);
+                    }
+                }
+                for c in 0..3 {
+                    st.p[c][j] = p[c];
+                    st.u[c][j] = u[c];
+                }
+            }
+            let (orig, mut wide) = (st.clone(), st.clone());
+            let k = mk(step);
+            let (ok, ok_wide) = (
+                move_agents::<false>(&mut st, n, &k),
+                move_agents::<true>(&mut wide, n, &k),
+            );
+            assert_eq!(ok, ok_wide);
+            assert_eq!(ok, step < 1e5, "step {step}");
+            if !ok {
+                continue;
+            }
+            let mut reflected = 0;
+            for j in 0..STAGE {
+                let at = |a: &[[f64; STAGE]; 3]| [a[0][j], a[1][j], a[2][j]];
+                let (p, mut u) = (at(&orig.p), at(&orig.u));
+                let mut q = [p[0] + step * u[0], p[1] + step * u[1], p[2] + step * u[2]];
+                let (mut idx, mut amt) = ([0; 8], [0.0f32; 8]);
+                if j < n {
+                    if confine(&g, &mut q, None) {
+                        u[2] = -u[2];
+                        reflected += 1;
+                    }
+                    for (c, (i, w)) in cic_deposit(&g, q).corners(&g).into_iter().enumerate() {
+                        (idx[c], amt[c]) = (i, (w * k.amount) as f32);
+                    }
+                } else {
+                    q = p;
+                }
+                for got in [&st, &wide] {
+                    assert_eq!(
+                        at(&got.p).map(f64::to_bits),
+                        q.map(f64::to_bits),
+                        "agent {j}"
+                    );
+                    assert_eq!(
+                        at(&got.u).map(f64::to_bits),
+                        u.map(f64::to_bits),
+                        "agent {j}"
+                    );
+                    if j < n {
+                        for c in 0..8 {
+                            assert_eq!(got.idx[c][j], idx[c], "agent {j}, corner {c}");
+                            assert_eq!(got.amt[c][j].to_bits(), amt[c].to_bits(), "agent {j}");
+                        }
+                    }
+                }
+            }
+            assert!(reflected > 0, "some agents were reflected (step {step})");
         }
     }
 
