@@ -11,9 +11,11 @@
 //! One step: sources are added (a fixed source in field 0, the agents' deposits of the
 //! previous step in field 1), the 4 fields are solved, then every agent reads the gradient of
 //! field 0 at its position ([`sample_gradient`]), turns and moves ([`confine`]) and computes
-//! its deposit ([`cic_deposit`]) in a parallel pass writing only its own output; the deposits
-//! are then summed into the source buffer in agent order, so the result does not depend on the
-//! number of threads. Random numbers come from the engine's counter-based [`Stream`].
+//! its deposit ([`cic_deposit`]) in a parallel pass writing only its own output (the turn and
+//! the move run on several agents per vector, with the same bits as those functions); the
+//! deposits are then summed into the source buffer in agent order, so the result does not
+//! depend on the number of threads. Random numbers come from the engine's counter-based
+//! [`Stream`].
 
 use rayon::prelude::*;
 use serde::Serialize;
