@@ -108,8 +108,10 @@ struct Staged {
     grad: [[f64; STAGE]; 3],
     /// Random unit vector.
     xi: [[f64; STAGE]; 3],
-    /// Direction: before the turn, then after it (and after a reflection in z).
+    /// Direction: before the turn, then after it.
     u: [[f64; STAGE]; 3],
+    /// The direction's z component after the move (reversed by a reflection in z).
+    uz: [f64; STAGE],
     /// Position: before the move, then after it.
     p: [[f64; STAGE]; 3],
     /// Cloud-in-cell voxels of the deposit ([`Deposit::corners`]' order).
@@ -124,6 +126,7 @@ impl Default for Staged {
             grad: [[0.0; STAGE]; 3],
             xi: [[0.0; STAGE]; 3],
             u: [[0.0; STAGE]; 3],
+            uz: [0.0; STAGE],
             p: [[0.0; STAGE]; 3],
             idx: [[0; STAGE]; 8],
             amt: [[0.0; STAGE]; 8],
@@ -203,12 +206,38 @@ struct MoveConsts {
     amount: f64,
 }
 
+impl MoveConsts {
+    /// The constants for the grid `g`, a step of `step` µm and `amount` secreted per step.
+    fn new(g: &Geometry, step: f64, amount: f64) -> Self {
+        assert!(
+            g.voxels() <= i32::MAX as usize,
+            "the vector move keeps voxel indices below 2³¹"
+        );
+        MoveConsts {
+            step,
+            lx: g.lx(),
+            ly: g.ly(),
+            lo: g.dermis_top(),
+            hi: g.lz(),
+            h: g.h,
+            nx: g.nx as f64,
+            ny: g.ny as f64,
+            zpap: g.z_pap as f64,
+            nz: g.nz as f64,
+            last: (g.voxels() - 1) as f64,
+            amount,
+        }
+    }
+}
+
 /// Moves the first `n` agents of a stage one step along their direction, keeps them in the
 /// dermis as [`confine`] does, and computes their deposits as [`cic_deposit`] and
 /// [`Deposit::corners`] do, with the same operations (indices are whole numbers in f64, exact):
 /// four agents per vector with AVX2. Only the case of every real step is handled: at most one
 /// wrap in x and y and one reflection in z. Returns false if an agent needed more (a step longer
-/// than the block); its values are then not valid and the caller redoes it with [`confine`].
+/// than the block); its values are then not valid and the caller redoes the stage with
+/// [`confine`] from the directions, which the call leaves as they were (it writes the new z
+/// components apart).
 #[inline(always)]
 fn move_agents<const WIDE: bool>(st: &mut Staged, n: usize, k: &MoveConsts) -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -235,7 +264,7 @@ fn move_agents_avx2(st: &mut Staged, n: usize, k: &MoveConsts) -> bool {
 fn move_body(st: &mut Staged, n: usize, k: &MoveConsts) -> bool {
     let n = n.min(STAGE);
     let [px, py, pz] = &mut st.p;
-    let [ux, uy, uz] = &mut st.u;
+    let [ux, uy, uz] = &st.u;
     let mut ok = true;
     for j in 0..n {
         // One wrap (`wrap_coord`).
@@ -265,7 +294,7 @@ fn move_body(st: &mut Staged, n: usize, k: &MoveConsts) -> bool {
         let top = k.hi - 1e-9;
         let z = if z1 < k.lo { k.lo } else { z1 };
         let z = if z > top { top } else { z };
-        uz[j] = if below | above { -uz[j] } else { uz[j] };
+        st.uz[j] = if below | above { -uz[j] } else { uz[j] };
         (px[j], py[j], pz[j]) = (x, y, z);
         // Cloud-in-cell (`cic_deposit`, `Deposit::corners`).
         let f = [x / k.h - 0.5, y / k.h - 0.5, z / k.h - 0.5];
@@ -293,7 +322,7 @@ fn move_body(st: &mut Staged, n: usize, k: &MoveConsts) -> bool {
             let i = xs[e] + k.nx * (ys[b] + k.ny * zs[a]);
             // Only a lane this call reports as not valid can fall outside the grid (or be NaN).
             let i = if (0.0..=k.last).contains(&i) { i } else { 0.0 };
-            // SAFETY: i is finite and in [0, last], and last < 2³¹ (checked where `k` is made),
+            // SAFETY: i is finite and in [0, last], and last < 2³¹ (checked in `MoveConsts::new`),
             // so it is representable as i32. (`as i32` would clamp and test for NaN lane by lane.)
             st.idx[c][j] = unsafe { i.to_int_unchecked::<i32>() } as u32;
             st.amt[c][j] = (wx[e] * wy[b] * wz[a] * k.amount) as f32;
@@ -467,24 +496,7 @@ impl Reference {
         let amount = c.secretion_per_h * c.dt_h;
         let step = c.speed_um_per_h * c.dt_h;
         let inv_h = 1.0 / g.h;
-        let mk = MoveConsts {
-            step,
-            lx: g.lx(),
-            ly: g.ly(),
-            lo: g.dermis_top(),
-            hi: g.lz(),
-            h: g.h,
-            nx: g.nx as f64,
-            ny: g.ny as f64,
-            zpap: g.z_pap as f64,
-            nz: g.nz as f64,
-            last: (g.voxels() - 1) as f64,
-            amount,
-        };
-        assert!(
-            g.voxels() <= i32::MAX as usize,
-            "the reference grid has under 2³¹ voxels"
-        );
+        let mk = MoveConsts::new(g, step, amount);
         self.out
             .par_chunks_mut(AGENT_CHUNK)
             .zip(
@@ -525,7 +537,7 @@ impl Reference {
                     if move_agents::<true>(&mut st, n, &mk) {
                         for j in 0..n {
                             ps[base + j] = [st.p[0][j], st.p[1][j], st.p[2][j]];
-                            us[base + j] = [st.u[0][j], st.u[1][j], st.u[2][j]];
+                            us[base + j] = [st.u[0][j], st.u[1][j], st.uz[j]];
                             outs[base + j] = AgentOut {
                                 idx: std::array::from_fn(|c| st.idx[c][j]),
                                 amount: std::array::from_fn(|c| st.amt[c][j]),
@@ -890,20 +902,7 @@ mod tests {
     fn the_staged_move_is_confine_and_cic_deposit_bit_for_bit_on_either_path() {
         let cfg = small();
         let g = geometry(&cfg);
-        let mk = |step: f64| MoveConsts {
-            step,
-            lx: g.lx(),
-            ly: g.ly(),
-            lo: g.dermis_top(),
-            hi: g.lz(),
-            h: g.h,
-            nx: g.nx as f64,
-            ny: g.ny as f64,
-            zpap: g.z_pap as f64,
-            nz: g.nz as f64,
-            last: (g.voxels() - 1) as f64,
-            amount: 0.001,
-        };
+        let mk = |step: f64| MoveConsts::new(&g, step, 0.001);
         let mut r = Stream::new(3, Purpose::Placement, 0, 0);
         let (lo, hi) = (g.dermis_top(), g.lz());
         for (n, step) in [(STAGE, 5.0), (29, 5.0), (STAGE, 37.5), (STAGE, 1e5)] {
@@ -948,6 +947,20 @@ mod tests {
             );
             assert_eq!(ok, ok_wide);
             assert_eq!(ok, step < 1e5, "step {step}");
+            // The directions stay as they were, for the caller's redo when a step was too long.
+            for got in [&st, &wide] {
+                assert_eq!(
+                    got.u.map(|c| c.map(f64::to_bits)),
+                    orig.u.map(|c| c.map(f64::to_bits))
+                );
+            }
+            // The directions stay as they were, for the caller's redo when a step was too long.
+            for got in [&st, &wide] {
+                assert_eq!(
+                    got.u.map(|c| c.map(f64::to_bits)),
+                    orig.u.map(|c| c.map(f64::to_bits))
+                );
+            }
             if !ok {
                 continue;
             }
@@ -974,11 +987,12 @@ mod tests {
                         q.map(f64::to_bits),
                         "agent {j}"
                     );
-                    assert_eq!(
-                        at(&got.u).map(f64::to_bits),
-                        u.map(f64::to_bits),
-                        "agent {j}"
-                    );
+                    let after = [
+                        got.u[0][j],
+                        got.u[1][j],
+                        if j < n { got.uz[j] } else { u[2] },
+                    ];
+                    assert_eq!(after.map(f64::to_bits), u.map(f64::to_bits), "agent {j}");
                     if j < n {
                         for c in 0..8 {
                             assert_eq!(got.idx[c][j], idx[c], "agent {j}, corner {c}");
@@ -988,6 +1002,48 @@ mod tests {
                 }
             }
             assert!(reflected > 0, "some agents were reflected (step {step})");
+        }
+    }
+
+    #[test]
+    fn the_agent_pass_is_each_agent_s_turn_move_and_deposit_in_turn_for_any_step() {
+        // 20 µm/h: every stage on the vector path; 4 × 10⁶ µm/h: steps of 10⁶ µm, longer than
+        // the block, so every stage falls back to `confine`.
+        for speed in [20.0, 4e6] {
+            let mut r = Reference::new(Config {
+                speed_um_per_h: speed,
+                ..small()
+            });
+            for _ in 0..3 {
+                r.step();
+            }
+            let (pos, dir, tick) = (r.pos.clone(), r.dir.clone(), r.tick);
+            r.agent_pass();
+            let c = &r.cfg;
+            let k = [
+                c.chemotaxis,
+                c.gradient_half,
+                (-c.dt_h / c.persistence_h).exp(),
+                (1.0 - (-2.0 * c.dt_h / c.persistence_h).exp()).sqrt(),
+            ];
+            let g = &r.geom;
+            for a in 0..pos.len() {
+                let grad = sample_gradient(g, &r.fields[0], pos[a]);
+                let xi = Stream::new(c.seed, Purpose::Agent, r.id[a], tick).unit_vector();
+                let mut u = turn_one(grad, xi, dir[a], k);
+                let step = c.speed_um_per_h * c.dt_h;
+                let mut q: [f64; 3] = std::array::from_fn(|i| pos[a][i] + step * u[i]);
+                if confine(g, &mut q, None) {
+                    u[2] = -u[2];
+                }
+                assert_eq!(r.pos[a].map(f64::to_bits), q.map(f64::to_bits), "agent {a}");
+                assert_eq!(r.dir[a].map(f64::to_bits), u.map(f64::to_bits), "agent {a}");
+                let corners = cic_deposit(g, q).corners(g);
+                assert_eq!(r.out[a].idx, corners.map(|(i, _)| i), "agent {a}");
+                let amount = c.secretion_per_h * c.dt_h;
+                let want = corners.map(|(_, w)| ((w * amount) as f32).to_bits());
+                assert_eq!(r.out[a].amount.map(f32::to_bits), want, "agent {a}");
+            }
         }
     }
 
