@@ -24,7 +24,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use crate::scenario::{self, Scenario};
-use crate::sim::diffusion::{LodScratch, LodSolver};
+use crate::sim::diffusion::{LodScratch, LodSolver, has_avx2, row_kernel};
 use crate::sim::fibroblasts::{
     apply_order, cic_deposit, confine, index_span, prefetch_gradient, prefetch_slots,
     sample_gradient, scatter_ordered, voxel_order,
@@ -134,35 +134,14 @@ impl Default for Staged {
     }
 }
 
-/// The persistent random walk's turn of the first `n` agents of a stage, `k` = [χ, g½,
-/// e^(−dt/τ), √(1 − e^(−2dt/τ))]: bias b = χ |g| / (|g| + g½) along the gradient's direction ĝ,
-/// d = b ĝ + e^(−dt/τ) (u − b ĝ) + √(1 − e^(−2dt/τ)) ξ, and u ← d / |d| (ξ when d = 0). Lanes
-/// are agents: with AVX2 four at a time, with the same operations, so the same bits, as one at
-/// a time.
-#[inline(always)]
-fn turn_agents<const WIDE: bool>(st: &mut Staged, n: usize, k: [f64; 4]) {
-    #[cfg(target_arch = "x86_64")]
-    if WIDE && crate::sim::diffusion::has_avx2() {
-        // SAFETY: AVX2 was detected at run time.
-        return unsafe { turn_agents_avx2(st, n, k) };
-    }
-    turn_agents_base(st, n, k)
-}
-
-#[inline(never)]
-fn turn_agents_base(st: &mut Staged, n: usize, k: [f64; 4]) {
-    turn_body(st, n, k)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[inline(never)]
-fn turn_agents_avx2(st: &mut Staged, n: usize, k: [f64; 4]) {
-    turn_body(st, n, k)
-}
-
-#[inline(always)]
-fn turn_body(st: &mut Staged, n: usize, [chi, half, decay, noise]: [f64; 4]) {
+// The persistent random walk's turn of the first `n` agents of a stage, `k` = [χ, g½,
+// e^(−dt/τ), √(1 − e^(−2dt/τ))]: bias b = χ |g| / (|g| + g½) along the gradient's direction ĝ,
+// d = b ĝ + e^(−dt/τ) (u − b ĝ) + √(1 − e^(−2dt/τ)) ξ, and u ← d / |d| (ξ when d = 0). Lanes
+// are agents: with AVX2 four at a time, with the same operations, so the same bits, as one at
+// a time.
+row_kernel!(turn_agents, turn_agents_base, turn_agents_avx2,
+    (st: &mut Staged, n: usize, k: [f64; 4]), {
+    let [chi, half, decay, noise] = k;
     let n = n.min(STAGE);
     let [gx, gy, gz] = &st.grad;
     let [xx, xy, xz] = &st.xi;
@@ -184,7 +163,7 @@ fn turn_body(st: &mut Staged, n: usize, [chi, half, decay, noise]: [f64; 4]) {
         uy[j] = if ok { d[1] / dn } else { xi[1] };
         uz[j] = if ok { d[2] / dn } else { xi[2] };
     }
-}
+});
 
 /// What [`move_agents`] needs: the step length (µm), the block's sizes in x and y and the
 /// dermis' top and bottom (µm), the voxel edge (µm), nx, ny, the first dermal voxel layer and
@@ -230,53 +209,31 @@ impl MoveConsts {
     }
 }
 
-/// Moves the first `n` agents of a stage one step along their direction, keeps them in the
-/// dermis as [`confine`] does, and computes their deposits as [`cic_deposit`] and
-/// [`Deposit::corners`] do, with the same operations (indices are whole numbers in f64, exact):
-/// four agents per vector with AVX2. Only the case of every real step is handled: at most one
-/// wrap in x and y and one reflection in z. Returns false if an agent needed more (a step longer
-/// than the block); its values are then not valid and the caller redoes the stage with
-/// [`confine`] from the directions, which the call leaves as they were (it writes the new z
-/// components apart).
-#[inline(always)]
-fn move_agents<const WIDE: bool>(st: &mut Staged, n: usize, k: &MoveConsts) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if WIDE && crate::sim::diffusion::has_avx2() {
-        // SAFETY: AVX2 was detected at run time.
-        return unsafe { move_agents_avx2(st, n, k) };
-    }
-    move_agents_base(st, n, k)
-}
-
-#[inline(never)]
-fn move_agents_base(st: &mut Staged, n: usize, k: &MoveConsts) -> bool {
-    move_body(st, n, k)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[inline(never)]
-fn move_agents_avx2(st: &mut Staged, n: usize, k: &MoveConsts) -> bool {
-    move_body(st, n, k)
-}
-
-#[inline(always)]
-fn move_body(st: &mut Staged, n: usize, k: &MoveConsts) -> bool {
+// Moves the first `n` agents of a stage one step along their direction, keeps them in the
+// dermis as [`confine`] does, and computes their deposits as [`cic_deposit`] and
+// [`Deposit::corners`] do, with the same operations (indices are whole numbers in f64, exact):
+// four agents per vector with AVX2. Only the case of every real step is handled: at most one
+// wrap in x and y and one reflection in z. Returns false if an agent needed more (a step longer
+// than the block); its values are then not valid and the caller redoes the stage with
+// [`confine`] from the directions, which the call leaves as they were (it writes the new z
+// components apart).
+row_kernel!(move_agents, move_agents_base, move_agents_avx2,
+    (st: &mut Staged, n: usize, k: &MoveConsts) -> bool, {
     let n = n.min(STAGE);
     let [px, py, pz] = &mut st.p;
     let [ux, uy, uz] = &st.u;
     let mut ok = true;
+    // One period added or taken off: `wrap_coord` for positions, `wrap_small` for indices.
+    let wrap = |x: f64, l: f64| {
+        if x < 0.0 {
+            x + l
+        } else if x >= l {
+            x - l
+        } else {
+            x
+        }
+    };
     for j in 0..n {
-        // One wrap (`wrap_coord`).
-        let wrap = |x: f64, l: f64| {
-            if x < 0.0 {
-                x + l
-            } else if x >= l {
-                x - l
-            } else {
-                x
-            }
-        };
         let x = wrap(px[j] + k.step * ux[j], k.lx);
         let y = wrap(py[j] + k.step * uy[j], k.ly);
         // One reflection, then the clamp (`confine`).
@@ -300,17 +257,8 @@ fn move_body(st: &mut Staged, n: usize, k: &MoveConsts) -> bool {
         let f = [x / k.h - 0.5, y / k.h - 0.5, z / k.h - 0.5];
         let c0 = f.map(f64::floor);
         let t = [f[0] - c0[0], f[1] - c0[1], f[2] - c0[2]];
-        let wrap_i = |i: f64, m: f64| {
-            if i < 0.0 {
-                i + m
-            } else if i >= m {
-                i - m
-            } else {
-                i
-            }
-        };
-        let xs = [wrap_i(c0[0], k.nx), wrap_i(c0[0] + 1.0, k.nx)];
-        let ys = [wrap_i(c0[1], k.ny), wrap_i(c0[1] + 1.0, k.ny)];
+        let xs = [wrap(c0[0], k.nx), wrap(c0[0] + 1.0, k.nx)];
+        let ys = [wrap(c0[1], k.ny), wrap(c0[1] + 1.0, k.ny)];
         let zc = |z: f64| {
             let z = if z < k.zpap { k.zpap } else { z };
             if z > k.nz - 1.0 { k.nz - 1.0 } else { z }
@@ -329,7 +277,7 @@ fn move_body(st: &mut Staged, n: usize, k: &MoveConsts) -> bool {
         }
     }
     ok
-}
+});
 
 /// One agent's secretion of a step into field 1: cloud-in-cell voxels and amounts.
 #[derive(Debug, Clone, Copy, Default)]
@@ -497,6 +445,8 @@ impl Reference {
         let step = c.speed_um_per_h * c.dt_h;
         let inv_h = 1.0 / g.h;
         let mk = MoveConsts::new(g, step, amount);
+        let kt = [c.chemotaxis, c.gradient_half, decay, noise];
+        let wide = has_avx2();
         self.out
             .par_chunks_mut(AGENT_CHUNK)
             .zip(
@@ -533,8 +483,14 @@ impl Reference {
                             row[j] = v;
                         }
                     }
-                    turn_agents::<true>(&mut st, n, [c.chemotaxis, c.gradient_half, decay, noise]);
-                    if move_agents::<true>(&mut st, n, &mk) {
+                    let moved = if wide {
+                        turn_agents::<true>(&mut st, n, kt);
+                        move_agents::<true>(&mut st, n, &mk)
+                    } else {
+                        turn_agents::<false>(&mut st, n, kt);
+                        move_agents::<false>(&mut st, n, &mk)
+                    };
+                    if moved {
                         for j in 0..n {
                             ps[base + j] = [st.p[0][j], st.p[1][j], st.p[2][j]];
                             us[base + j] = [st.u[0][j], st.u[1][j], st.uz[j]];
@@ -888,7 +844,11 @@ mod tests {
                 .collect();
             let mut wide = st.clone();
             turn_agents::<false>(&mut st, n, k);
-            turn_agents::<true>(&mut wide, n, k);
+            if has_avx2() {
+                turn_agents::<true>(&mut wide, n, k);
+            } else {
+                turn_agents::<false>(&mut wide, n, k);
+            }
             for (j, w) in want.iter().enumerate() {
                 for (c, &w) in w.iter().enumerate() {
                     assert_eq!(st.u[c][j].to_bits(), w.to_bits(), "agent {j}, n {n}");
@@ -943,7 +903,11 @@ mod tests {
             let k = mk(step);
             let (ok, ok_wide) = (
                 move_agents::<false>(&mut st, n, &k),
-                move_agents::<true>(&mut wide, n, &k),
+                if has_avx2() {
+                    move_agents::<true>(&mut wide, n, &k)
+                } else {
+                    move_agents::<false>(&mut wide, n, &k)
+                },
             );
             assert_eq!(ok, ok_wide);
             assert_eq!(ok, step < 1e5, "step {step}");

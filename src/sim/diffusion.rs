@@ -244,13 +244,17 @@ unsafe fn solve_rows<const WIDE: bool>(
 // only as function arguments are the rows known not to overlap, which lets
 // the compiler vectorise them without run-time alias checks (that check is
 // lost when they are inlined into the pointer-based line solver). Each comes
-// in a baseline and an AVX2 build; `WIDE` selects the latter.
+// in a baseline and an AVX2 build; `WIDE` selects the latter. A kernel may return a value
+// (`(args) -> T`).
 
 macro_rules! row_kernel {
     ($name:ident, $base:ident, $avx2:ident, ($($arg:ident: $ty:ty),*), $body:block) => {
+        $crate::sim::diffusion::row_kernel!($name, $base, $avx2, ($($arg: $ty),*) -> (), $body);
+    };
+    ($name:ident, $base:ident, $avx2:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty, $body:block) => {
         #[inline(always)]
         #[allow(clippy::too_many_arguments)]
-        fn $name<const WIDE: bool>($($arg: $ty),*) {
+        fn $name<const WIDE: bool>($($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             if WIDE {
                 // SAFETY: WIDE is only set after AVX2 was detected at run time.
@@ -260,12 +264,12 @@ macro_rules! row_kernel {
         }
         #[inline(never)]
         #[allow(clippy::too_many_arguments)]
-        fn $base($($arg: $ty),*) $body
+        fn $base($($arg: $ty),*) -> $ret $body
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2")]
         #[inline(never)]
         #[allow(clippy::too_many_arguments)]
-        fn $avx2($($arg: $ty),*) $body
+        fn $avx2($($arg: $ty),*) -> $ret $body
     };
 }
 pub(crate) use row_kernel;
